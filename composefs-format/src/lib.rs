@@ -47,6 +47,7 @@ pub mod image;
 pub mod inode;
 pub mod limits;
 pub mod overlay;
+pub mod sink;
 pub mod verity;
 pub mod xattr;
 pub mod xxh32;
