@@ -47,3 +47,24 @@ fn chunk_maps_that_cannot_stay_inline_are_refused() {
         );
     }
 }
+
+#[test]
+#[ignore]
+fn scratch_time_cs9() {
+    let asset = upstream_assets().into_iter().find(|a| a.name.starts_with("cs9-x86_64-dev")).unwrap();
+    let dump = asset.dump();
+    let t = std::time::Instant::now();
+    let tree = writer_support::parse_dump(&dump);
+    eprintln!("parse {:?}", t.elapsed());
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        tree.validate().unwrap();
+        eprintln!("validate {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let layout = composefs_format::write::plan(&tree, &Default::default()).unwrap();
+        let t1 = t.elapsed();
+        let mut out = Vec::with_capacity(10 << 20);
+        layout.emit(&mut out).unwrap();
+        eprintln!("plan {:?} emit {:?}", t1, t.elapsed() - t1);
+    }
+}

@@ -130,7 +130,6 @@ impl InodePlan {
 
 /// The complete layout of an image for one tree. Build it with [`super::plan`], write it
 /// with [`Layout::emit`].
-#[derive(Debug)]
 pub struct Layout<'t> {
     pub(super) tree: &'t Tree,
     pub(super) version: u32,
@@ -152,6 +151,20 @@ pub struct Layout<'t> {
     pub(super) data_start: u64,
     /// Image size in blocks.
     pub(super) blocks: u64,
+}
+
+impl core::fmt::Debug for Layout<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Layout")
+            .field("version", &self.version)
+            .field("inodes", &self.inodes.len())
+            .field("root_nid", &self.root_nid())
+            .field("shared_xattrs", &self.shared.entries.len())
+            .field("inodes_end", &self.inodes_end)
+            .field("data_start", &self.data_start)
+            .field("image_size", &self.image_size())
+            .finish_non_exhaustive()
+    }
 }
 
 /// One inode of the image, as [`Layout::describe_offset`] names it.
