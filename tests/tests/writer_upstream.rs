@@ -51,7 +51,10 @@ fn chunk_maps_that_cannot_stay_inline_are_refused() {
 #[test]
 #[ignore]
 fn scratch_time_cs9() {
-    let asset = upstream_assets().into_iter().find(|a| a.name.starts_with("cs9-x86_64-dev")).unwrap();
+    let asset = upstream_assets()
+        .into_iter()
+        .find(|a| a.name.starts_with("cs9-x86_64-dev"))
+        .unwrap();
     let dump = asset.dump();
     let t = std::time::Instant::now();
     let tree = writer_support::parse_dump(&dump);
