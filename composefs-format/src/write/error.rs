@@ -36,10 +36,13 @@ impl WriteError {
 
 impl core::fmt::Display for WriteError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.node {
-            Some(node) => write!(f, "node {}: {}", node.index(), self.kind),
-            None => write!(f, "{}", self.kind),
+        if let Some(node) = self.node {
+            write!(f, "node {}: ", node.index())?;
         }
+        if let Some(field) = self.kind.field() {
+            write!(f, "{field}: ")?;
+        }
+        write!(f, "{}", self.kind)
     }
 }
 
@@ -61,13 +64,13 @@ pub enum WriteErrorKind {
         max: u32,
     },
     /// Inline content longer than the 5000 bytes an inode may carry.
-    #[error("content: {len} bytes of inline content exceed the maximum of 5000")]
+    #[error("{len} bytes of inline content exceed the maximum of 5000")]
     ContentTooLarge {
         /// Content length.
         len: usize,
     },
     /// Inline content whose length is not the file size.
-    #[error("content: {len} bytes of inline content for a file of size {size}")]
+    #[error("{len} bytes of inline content for a file of size {size}")]
     ContentSizeMismatch {
         /// Content length.
         len: usize,
@@ -75,65 +78,65 @@ pub enum WriteErrorKind {
         size: u64,
     },
     /// A symlink with no target or an empty one.
-    #[error("payload: a symlink needs a non-empty target")]
+    #[error("a symlink needs a non-empty target")]
     SymlinkTargetEmpty,
     /// A symlink target longer than 4095 bytes.
-    #[error("payload: symlink target of {len} bytes exceeds the maximum of 4095")]
+    #[error("symlink target of {len} bytes exceeds the maximum of 4095")]
     SymlinkTargetTooLong {
         /// Target length.
         len: usize,
     },
     /// A symlink target or backing path containing a NUL byte.
-    #[error("payload: contains a NUL byte")]
+    #[error("contains a NUL byte")]
     PayloadNul,
     /// A regular file's backing path longer than 4095 bytes.
-    #[error("payload: backing path of {len} bytes exceeds the maximum of 4095")]
+    #[error("backing path of {len} bytes exceeds the maximum of 4095")]
     PayloadTooLong {
         /// Path length.
         len: usize,
     },
     /// An xattr with an empty name.
-    #[error("xattr #{index}: empty name")]
+    #[error("xattr {}: empty name", .index.saturating_add(1))]
     XattrNameEmpty {
-        /// Position of the xattr in the node's list.
+        /// Position of the xattr in the node's list, from 0 (messages count from 1).
         index: usize,
     },
     /// An xattr name longer than 255 bytes.
-    #[error("xattr #{index}: name of {len} bytes exceeds the maximum of 255")]
+    #[error("xattr {}: name of {len} bytes exceeds the maximum of 255", .index.saturating_add(1))]
     XattrNameTooLong {
-        /// Position of the xattr in the node's list.
+        /// Position of the xattr in the node's list, from 0 (messages count from 1).
         index: usize,
         /// Name length.
         len: usize,
     },
     /// An xattr name containing a NUL byte.
-    #[error("xattr #{index}: name contains a NUL byte")]
+    #[error("xattr {}: name contains a NUL byte", .index.saturating_add(1))]
     XattrNameNul {
-        /// Position of the xattr in the node's list.
+        /// Position of the xattr in the node's list, from 0 (messages count from 1).
         index: usize,
     },
     /// An xattr value longer than 65535 bytes.
-    #[error("xattr #{index}: value of {len} bytes exceeds the maximum of 65535")]
+    #[error("xattr {}: value of {len} bytes exceeds the maximum of 65535", .index.saturating_add(1))]
     XattrValueTooLong {
-        /// Position of the xattr in the node's list.
+        /// Position of the xattr in the node's list, from 0 (messages count from 1).
         index: usize,
         /// Value length.
         len: usize,
     },
     /// Two xattrs with the same name on one node.
-    #[error("xattr #{index}: duplicate name")]
+    #[error("xattr {}: duplicate name", .index.saturating_add(1))]
     XattrDuplicate {
-        /// Position of the second one in the node's list.
+        /// Position of the second one in the node's list, from 0 (messages count from 1).
         index: usize,
     },
     /// The xattrs of one inode need more room than `i_xattr_icount` can describe.
-    #[error("xattrs: {size} bytes of xattrs do not fit one inode")]
+    #[error("{size} bytes of xattrs do not fit one inode")]
     XattrAreaTooLarge {
         /// Size of the xattr area.
         size: u64,
     },
     /// A regular file so large that its chunk map needs more than 1024 entries.
-    #[error("size: a file of {size} bytes needs {chunks} chunks, more than 1024")]
+    #[error("a file of {size} bytes needs {chunks} chunks, more than 1024")]
     FileTooLarge {
         /// File size.
         size: u64,
@@ -143,15 +146,14 @@ pub enum WriteErrorKind {
     /// A chunk map that does not fit in the block after the inode and its xattrs. The
     /// reference moves it out of line, which EROFS cannot read; we refuse.
     #[error(
-        "size: the {chunks}-entry chunk map of this file cannot be stored inline after \
-         its xattrs"
+        "the {chunks}-entry chunk map of this file cannot be stored inline after its xattrs"
     )]
     ChunkMapNotInline {
         /// Chunk map entries.
         chunks: u64,
     },
     /// More subdirectories than a link count can hold.
-    #[error("nlink: too many subdirectories")]
+    #[error("too many subdirectories")]
     TooManySubdirectories,
     /// More inodes than `i_ino` can number.
     #[error("too many inodes")]
@@ -165,6 +167,36 @@ pub enum WriteErrorKind {
     /// The image would exceed 2^32 blocks, or a shared xattr id would not fit 32 bits.
     #[error("the image would exceed 2^32 blocks")]
     ImageTooLarge,
+}
+
+impl WriteErrorKind {
+    /// The composefs-dump(5) field the error is about (`SIZE`, `PAYLOAD`, `XATTR`...), so
+    /// that a tool can point at it; `None` for errors about the whole image.
+    #[must_use]
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Tree(TreeError::InvalidMode { .. } | TreeError::HardlinkedDirectory(_)) => {
+                Some("MODE")
+            }
+            Self::Tree(TreeError::InvalidName { .. } | TreeError::DuplicateName { .. }) => {
+                Some("PATH")
+            }
+            Self::ContentTooLarge { .. } | Self::ContentSizeMismatch { .. } => Some("CONTENT"),
+            Self::SymlinkTargetEmpty
+            | Self::SymlinkTargetTooLong { .. }
+            | Self::PayloadNul
+            | Self::PayloadTooLong { .. } => Some("PAYLOAD"),
+            Self::XattrNameEmpty { .. }
+            | Self::XattrNameTooLong { .. }
+            | Self::XattrNameNul { .. }
+            | Self::XattrValueTooLong { .. }
+            | Self::XattrDuplicate { .. }
+            | Self::XattrAreaTooLarge { .. } => Some("XATTR"),
+            Self::FileTooLarge { .. } | Self::ChunkMapNotInline { .. } => Some("SIZE"),
+            Self::TooManySubdirectories => Some("NLINK"),
+            _ => None,
+        }
+    }
 }
 
 impl WriteError {

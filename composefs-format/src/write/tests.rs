@@ -719,3 +719,22 @@ fn describe_offset_names_every_structure() {
     assert_eq!(at, img.len() as u64);
     assert_eq!(layout.describe_offset(at).structure, Structure::PastEnd);
 }
+
+#[test]
+fn errors_display_node_field_and_problem() {
+    let mut t = Tree::new(dir());
+    let bad = add(&mut t, NodeId::ROOT, b"p", Node { payload: Some(b"ab/cd".to_vec()), ..file(1 << 53) });
+    let err = plan(&t, &Options::default()).map(|l| l.image_size()).unwrap_err();
+    assert_eq!(err.node(), Some(bad));
+    assert_eq!(err.kind().field(), Some("SIZE"));
+    assert_eq!(
+        alloc::string::ToString::to_string(&err),
+        "node 1: SIZE: the 1024-entry chunk map of this file cannot be stored inline after its xattrs"
+    );
+    let kind = WriteErrorKind::XattrValueTooLong { index: 2, len: 70000 };
+    assert_eq!(
+        alloc::string::ToString::to_string(&kind),
+        "xattr 3: value of 70000 bytes exceeds the maximum of 65535"
+    );
+    assert_eq!(WriteErrorKind::ImageTooLarge.field(), None);
+}
