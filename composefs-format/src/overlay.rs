@@ -53,7 +53,9 @@ pub fn parse_metacopy(value: &[u8]) -> core::result::Result<Metacopy, ErrorKind>
     if value.is_empty() {
         return Ok(Metacopy::NoDigest);
     }
-    let bad = ErrorKind::Metacopy { len: value.len() as u64 };
+    let bad = ErrorKind::Metacopy {
+        len: value.len() as u64,
+    };
     if value.len() != OVL_METACOPY_SIZE {
         return Err(bad);
     }
@@ -134,7 +136,12 @@ impl<'a> Inode<'a> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 mod tests {
     use super::*;
 
@@ -146,7 +153,10 @@ mod tests {
         assert_eq!(parse_metacopy(&v), Ok(Metacopy::Digest([7; 32])));
         v[3] = 2;
         assert_eq!(parse_metacopy(&v), Err(ErrorKind::Metacopy { len: 36 }));
-        assert_eq!(parse_metacopy(&v[..35]), Err(ErrorKind::Metacopy { len: 35 }));
+        assert_eq!(
+            parse_metacopy(&v[..35]),
+            Err(ErrorKind::Metacopy { len: 35 })
+        );
     }
 
     #[test]
@@ -158,8 +168,14 @@ mod tests {
         assert_eq!(parse_redirect(b"//a"), Err(ErrorKind::Redirect { at: 1 }));
         assert_eq!(parse_redirect(b"/a//b"), Err(ErrorKind::Redirect { at: 3 }));
         assert_eq!(parse_redirect(b"/a/"), Err(ErrorKind::Redirect { at: 3 }));
-        assert_eq!(parse_redirect(b"/../../etc/passwd"), Err(ErrorKind::Redirect { at: 1 }));
-        assert_eq!(parse_redirect(b"/a/./b"), Err(ErrorKind::Redirect { at: 3 }));
+        assert_eq!(
+            parse_redirect(b"/../../etc/passwd"),
+            Err(ErrorKind::Redirect { at: 1 })
+        );
+        assert_eq!(
+            parse_redirect(b"/a/./b"),
+            Err(ErrorKind::Redirect { at: 3 })
+        );
         assert_eq!(parse_redirect(b"/a\0"), Err(ErrorKind::Redirect { at: 1 }));
     }
 }
