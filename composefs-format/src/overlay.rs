@@ -87,14 +87,12 @@ pub fn parse_redirect(value: &[u8]) -> core::result::Result<&[u8], ErrorKind> {
     Ok(payload)
 }
 
-/// For an escaped user xattr `trusted.overlay.overlay.X`, the part after
-/// `trusted.overlay.` (`overlay.X`): prefixing it with `trusted.overlay.` gives the name the
-/// user set.
+/// For an escaped user xattr `trusted.overlay.overlay.X`, the `X`: prefixing it with
+/// [`OVERLAY_PREFIX`] gives the name the user set (`trusted.overlay.X`).
 #[must_use]
 pub fn escaped_suffix<'a>(x: &Xattr<'a>) -> Option<&'a [u8]> {
-    // Escaped names always use the trusted. index (4) with suffix "overlay.overlay.X".
     if x.name_starts_with(OVERLAY_ESCAPED_PREFIX) {
-        let skip = OVERLAY_PREFIX.len().saturating_sub(x.prefix().len());
+        let skip = OVERLAY_ESCAPED_PREFIX.len().saturating_sub(x.prefix().len());
         x.suffix().get(skip..)
     } else {
         None
