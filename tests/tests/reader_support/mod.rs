@@ -416,3 +416,95 @@ pub fn walk_everything(bytes: &[u8]) -> usize {
     let _ = image.lookup_path(b"/a/b/c/d");
     calls
 }
+
+/// A minimal valid composefs image, written by hand (no reference tool needed): a chain of
+/// `depth` nested directories named `d` under the root. Every directory is a compact
+/// `FLAT_INLINE` inode whose dirents follow it; an inode is moved to the next block when
+/// its tail would cross a block boundary.
+pub fn deep_chain_image(depth: usize) -> Vec<u8> {
+    use composefs_format::ondisk::*;
+    use zerocopy::IntoBytes;
+
+    let tail = |leaf: bool| if leaf { 24 + 3 } else { 36 + 4 };
+    // Place the inodes: root (index 0) .. deepest (index depth).
+    let mut offsets = Vec::with_capacity(depth + 1);
+    let mut pos = 1152usize;
+    for i in 0..=depth {
+        pos = pos.div_ceil(32) * 32;
+        let t = tail(i == depth);
+        if (pos + 32) % 4096 + t > 4096 {
+            pos = pos.div_ceil(4096) * 4096;
+        }
+        offsets.push(pos);
+        pos += 32 + t;
+    }
+    let inodes_end = pos.div_ceil(32) * 32;
+    let len = inodes_end.div_ceil(4096) * 4096;
+    let mut img = vec![0u8; len];
+    let header = ComposefsHeader { magic: COMPOSEFS_MAGIC.into(), version: COMPOSEFS_HEADER_VERSION.into(), ..Default::default() };
+    img[..32].copy_from_slice(header.as_bytes());
+    let sb = Superblock {
+        magic: EROFS_SUPER_MAGIC_V1.into(),
+        feature_compat: COMPOSEFS_FEATURE_COMPAT.into(),
+        blkszbits: 12,
+        root_nid: 36.into(),
+        inos: (depth as u64 + 1).into(),
+        blocks: ((len / 4096) as u32).into(),
+        xattr_blkaddr: ((inodes_end / 4096) as u32).into(),
+        ..Default::default()
+    };
+    img[1024..1152].copy_from_slice(sb.as_bytes());
+    for i in 0..=depth {
+        let leaf = i == depth;
+        let nid = (offsets[i] / 32) as u64;
+        let parent = if i == 0 { nid } else { (offsets[i - 1] / 32) as u64 };
+        let mut entries: Vec<(u64, &[u8])> = vec![(nid, b"."), (parent, b"..")];
+        if !leaf {
+            entries.push(((offsets[i + 1] / 32) as u64, b"d"));
+        }
+        let mut dir = Vec::new();
+        let mut nameoff = 12 * entries.len();
+        for (target, name) in &entries {
+            dir.extend_from_slice(Dirent { nid: (*target).into(), nameoff: (nameoff as u16).into(), file_type: EROFS_FT_DIR, reserved: 0 }.as_bytes());
+            nameoff += name.len();
+        }
+        for (_, name) in &entries {
+            dir.extend_from_slice(name);
+        }
+        let inode = CompactInode {
+            i_format: (EROFS_INODE_FLAT_INLINE << 1).into(),
+            i_mode: ((S_IFDIR | 0o755) as u16).into(),
+            i_nlink: (if leaf { 2 } else { 3 }).into(),
+            i_size: (dir.len() as u32).into(),
+            i_ino: (i as u32).into(),
+            ..Default::default()
+        };
+        let o = offsets[i];
+        img[o..o + 32].copy_from_slice(inode.as_bytes());
+        img[o + 32..o + 32 + dir.len()].copy_from_slice(&dir);
+    }
+    img
+}
+
+/// A dump of a chain of `depth` directories named `d`.
+pub fn deep_chain_dump(depth: usize) -> Vec<u8> {
+    let mut out = b"/ 4096 40755 2 0 0 0 0.0 - - -\n".to_vec();
+    let mut path = String::new();
+    for _ in 0..depth {
+        path.push_str("/d");
+        out.extend_from_slice(format!("{path} 4096 40755 2 0 0 0 0.0 - - -\n").as_bytes());
+    }
+    out
+}
+
+/// A dump of `dirs` directories holding `per_dir` empty files each.
+pub fn wide_dump(dirs: usize, per_dir: usize) -> Vec<u8> {
+    let mut out = b"/ 4096 40755 2 0 0 0 0.0 - - -\n".to_vec();
+    for d in 0..dirs {
+        out.extend_from_slice(format!("/dir{d:04} 4096 40755 2 0 0 0 0.0 - - -\n").as_bytes());
+        for f in 0..per_dir {
+            out.extend_from_slice(format!("/dir{d:04}/file-{f:06} 0 100644 1 0 0 0 0.0 - - -\n").as_bytes());
+        }
+    }
+    out
+}
