@@ -53,9 +53,7 @@ pub fn parse_metacopy(value: &[u8]) -> core::result::Result<Metacopy, ErrorKind>
     if value.is_empty() {
         return Ok(Metacopy::NoDigest);
     }
-    let bad = ErrorKind::Metacopy {
-        len: value.len() as u64,
-    };
+    let bad = ErrorKind::Metacopy { len: value.len() as u64 };
     if value.len() != OVL_METACOPY_SIZE {
         return Err(bad);
     }
@@ -151,10 +149,7 @@ mod tests {
         assert_eq!(parse_metacopy(&v), Ok(Metacopy::Digest([7; 32])));
         v[3] = 2;
         assert_eq!(parse_metacopy(&v), Err(ErrorKind::Metacopy { len: 36 }));
-        assert_eq!(
-            parse_metacopy(&v[..35]),
-            Err(ErrorKind::Metacopy { len: 35 })
-        );
+        assert_eq!(parse_metacopy(&v[..35]), Err(ErrorKind::Metacopy { len: 35 }));
     }
 
     #[test]
@@ -166,14 +161,8 @@ mod tests {
         assert_eq!(parse_redirect(b"//a"), Err(ErrorKind::Redirect { at: 1 }));
         assert_eq!(parse_redirect(b"/a//b"), Err(ErrorKind::Redirect { at: 3 }));
         assert_eq!(parse_redirect(b"/a/"), Err(ErrorKind::Redirect { at: 3 }));
-        assert_eq!(
-            parse_redirect(b"/../../etc/passwd"),
-            Err(ErrorKind::Redirect { at: 1 })
-        );
-        assert_eq!(
-            parse_redirect(b"/a/./b"),
-            Err(ErrorKind::Redirect { at: 3 })
-        );
+        assert_eq!(parse_redirect(b"/../../etc/passwd"), Err(ErrorKind::Redirect { at: 1 }));
+        assert_eq!(parse_redirect(b"/a/./b"), Err(ErrorKind::Redirect { at: 3 }));
         assert_eq!(parse_redirect(b"/a\0"), Err(ErrorKind::Redirect { at: 1 }));
     }
 }

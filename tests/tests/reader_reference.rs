@@ -31,7 +31,9 @@ const OUT_OF_LINE_CHUNK_MAP: [&str; 2] = ["bigfile-xattr", "honggfuzz-bigfile-wi
 fn is_chunk_map_error(kind: ErrorKind) -> bool {
     matches!(
         kind,
-        ErrorKind::InlineCrossesBlock { .. } | ErrorKind::ChunkNotHole { .. } | ErrorKind::InodeReserved { .. }
+        ErrorKind::InlineCrossesBlock { .. }
+            | ErrorKind::ChunkNotHole { .. }
+            | ErrorKind::InodeReserved { .. }
     )
 }
 
@@ -80,7 +82,8 @@ fn committed_images_are_what_the_reference_builds() {
 
 #[test]
 fn large_upstream_assets_built_by_the_reference() {
-    let (Some(mk), Some(info)) = (reference_tool("mkcomposefs"), reference_tool("composefs-info")) else {
+    let (Some(mk), Some(info)) = (reference_tool("mkcomposefs"), reference_tool("composefs-info"))
+    else {
         return skip("reference mkcomposefs/composefs-info not installed");
     };
     let dir = tempfile::tempdir().unwrap();
@@ -90,12 +93,17 @@ fn large_upstream_assets_built_by_the_reference() {
             continue;
         }
         let stem = asset.name.trim_end_matches(".dump.gz");
-        let (bytes, dumped) = reference_build(&mk, Some(&info), &asset.dump(), &[], dir.path(), stem);
+        let (bytes, dumped) =
+            reference_build(&mk, Some(&info), &asset.dump(), &[], dir.path(), stem);
         assert_eq!(Some(sha256_hex(&bytes)), asset.sha256, "{stem}");
         let image = Image::open(&bytes).unwrap();
         compare(stem, &our_dump(&image), &parse_dump(&dumped.unwrap()), &[]);
         let report = check_bytes(&bytes);
-        assert!(report.is_sound(), "{stem}: {:?}", &report.problems()[..report.problems().len().min(5)]);
+        assert!(
+            report.is_sound(),
+            "{stem}: {:?}",
+            &report.problems()[..report.problems().len().min(5)]
+        );
         done += 1;
     }
     assert_eq!(done, 4, "config, config-with-hard-link, cs9 minimal and developer");
@@ -103,7 +111,8 @@ fn large_upstream_assets_built_by_the_reference() {
 
 #[test]
 fn random_dumps_built_by_the_reference_read_back_and_pass_check() {
-    let (Some(mk), Some(info)) = (reference_tool("mkcomposefs"), reference_tool("composefs-info")) else {
+    let (Some(mk), Some(info)) = (reference_tool("mkcomposefs"), reference_tool("composefs-info"))
+    else {
         return skip("reference mkcomposefs/composefs-info not installed");
     };
     let dir = tempfile::tempdir().unwrap();
@@ -118,7 +127,11 @@ fn random_dumps_built_by_the_reference_read_back_and_pass_check() {
             let image = Image::open(&bytes).unwrap_or_else(|e| panic!("{tag}: {e}"));
             compare(&tag, &our_dump(&image), &parse_dump(&dumped.unwrap()), &[]);
             let report = check_bytes(&bytes);
-            assert!(report.is_sound(), "{tag}: {:?}", &report.problems()[..report.problems().len().min(5)]);
+            assert!(
+                report.is_sound(),
+                "{tag}: {:?}",
+                &report.problems()[..report.problems().len().min(5)]
+            );
             images += 1;
         }
     }

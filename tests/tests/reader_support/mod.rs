@@ -205,7 +205,8 @@ fn subtree(
 ) -> Vec<(Vec<u8>, Result<Record, Error>)> {
     // Explicit stack of iterators over (path, nid) children lists.
     let mut out = Vec::new();
-    let mut stack: Vec<std::vec::IntoIter<(Vec<u8>, u64)>> = vec![children(image, &start).into_iter()];
+    let mut stack: Vec<std::vec::IntoIter<(Vec<u8>, u64)>> =
+        vec![children(image, &start).into_iter()];
     while let Some(top) = stack.last_mut() {
         let Some((path, child)) = top.next() else {
             stack.pop();
@@ -259,10 +260,17 @@ fn children(image: &Image<'_>, (dir_path, nid): &(Vec<u8>, u64)) -> Vec<(Vec<u8>
 
 /// Compares our model with the reference output, field by field. Paths listed in
 /// `expected_errors` must fail in our reader (and are skipped in the comparison).
-pub fn compare(name: &str, ours: &[(Vec<u8>, Result<Record, Error>)], reference: &[Record], expected_errors: &[&[u8]]) {
+pub fn compare(
+    name: &str,
+    ours: &[(Vec<u8>, Result<Record, Error>)],
+    reference: &[Record],
+    expected_errors: &[&[u8]],
+) {
     let mut refs = reference.iter();
     for (path, rec) in ours {
-        let want = refs.next().unwrap_or_else(|| panic!("{name}: extra path {}", String::from_utf8_lossy(path)));
+        let want = refs
+            .next()
+            .unwrap_or_else(|| panic!("{name}: extra path {}", String::from_utf8_lossy(path)));
         assert_eq!(
             String::from_utf8_lossy(path),
             String::from_utf8_lossy(&want.path),
@@ -290,7 +298,8 @@ pub fn compare(name: &str, ours: &[(Vec<u8>, Result<Record, Error>)], reference:
         // The reference reads 2 bytes past a redirect whose "/" + payload length is a
         // multiple of 4; we expect the correct value.
         if let (Some(g), Some(w)) = (&got.payload, &mut want.payload) {
-            if !got.hardlink && (g.len() + 1) % 4 == 0 && w.len() == g.len() + 2 && w.starts_with(g) {
+            if !got.hardlink && (g.len() + 1) % 4 == 0 && w.len() == g.len() + 2 && w.starts_with(g)
+            {
                 w.truncate(g.len());
             }
         }
@@ -312,7 +321,14 @@ pub fn compare(name: &str, ours: &[(Vec<u8>, Result<Record, Error>)], reference:
 
 /// Builds an image from `dump` with the reference mkcomposefs (extra args first) and
 /// returns the image bytes and the reference `composefs-info dump` output.
-pub fn reference_build(mk: &Path, info: Option<&Path>, dump: &[u8], args: &[&str], dir: &Path, tag: &str) -> (Vec<u8>, Option<Vec<u8>>) {
+pub fn reference_build(
+    mk: &Path,
+    info: Option<&Path>,
+    dump: &[u8],
+    args: &[&str],
+    dir: &Path,
+    tag: &str,
+) -> (Vec<u8>, Option<Vec<u8>>) {
     let dump_path = dir.join(format!("{tag}.dump"));
     let img_path: PathBuf = dir.join(format!("{tag}.img"));
     std::fs::write(&dump_path, dump).unwrap();
@@ -323,7 +339,11 @@ pub fn reference_build(mk: &Path, info: Option<&Path>, dump: &[u8], args: &[&str
         .arg(&img_path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{tag}: mkcomposefs failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{tag}: mkcomposefs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let image = std::fs::read(&img_path).unwrap();
     let dumped = info.map(|info| {
         let out = Command::new(info).arg("dump").arg(&img_path).output().unwrap();
@@ -345,7 +365,14 @@ pub fn walk_everything(bytes: &[u8]) -> usize {
         let _ = p.error.class();
     }
     let Ok(image) = Image::open(bytes) else { return calls };
-    let _ = (image.format_version(), image.has_acl(), image.build_time(), image.inos(), image.blocks(), image.xattr_blkaddr());
+    let _ = (
+        image.format_version(),
+        image.has_acl(),
+        image.build_time(),
+        image.inos(),
+        image.blocks(),
+        image.xattr_blkaddr(),
+    );
     let mut seen = HashSet::new();
     let mut stack = vec![image.root_nid()];
     let mut budget = 20_000usize;
@@ -356,7 +383,19 @@ pub fn walk_everything(bytes: &[u8]) -> usize {
         budget -= 1;
         calls += 1;
         let Ok(inode) = image.inode(nid) else { continue };
-        let _ = (inode.mode(), inode.uid(), inode.gid(), inode.nlink(), inode.size(), inode.mtime(), inode.rdev(), inode.ino(), inode.layout(), inode.data_blocks(), inode.extent_end());
+        let _ = (
+            inode.mode(),
+            inode.uid(),
+            inode.gid(),
+            inode.nlink(),
+            inode.size(),
+            inode.mtime(),
+            inode.rdev(),
+            inode.ino(),
+            inode.layout(),
+            inode.data_blocks(),
+            inode.extent_end(),
+        );
         if let Ok(xs) = inode.xattrs() {
             let mut names = Vec::new();
             for x in xs.iter().take(10_000) {
@@ -441,7 +480,11 @@ pub fn deep_chain_image(depth: usize) -> Vec<u8> {
     let inodes_end = pos.div_ceil(32) * 32;
     let len = inodes_end.div_ceil(4096) * 4096;
     let mut img = vec![0u8; len];
-    let header = ComposefsHeader { magic: COMPOSEFS_MAGIC.into(), version: COMPOSEFS_HEADER_VERSION.into(), ..Default::default() };
+    let header = ComposefsHeader {
+        magic: COMPOSEFS_MAGIC.into(),
+        version: COMPOSEFS_HEADER_VERSION.into(),
+        ..Default::default()
+    };
     img[..32].copy_from_slice(header.as_bytes());
     let sb = Superblock {
         magic: EROFS_SUPER_MAGIC_V1.into(),
@@ -465,7 +508,15 @@ pub fn deep_chain_image(depth: usize) -> Vec<u8> {
         let mut dir = Vec::new();
         let mut nameoff = 12 * entries.len();
         for (target, name) in &entries {
-            dir.extend_from_slice(Dirent { nid: (*target).into(), nameoff: (nameoff as u16).into(), file_type: EROFS_FT_DIR, reserved: 0 }.as_bytes());
+            dir.extend_from_slice(
+                Dirent {
+                    nid: (*target).into(),
+                    nameoff: (nameoff as u16).into(),
+                    file_type: EROFS_FT_DIR,
+                    reserved: 0,
+                }
+                .as_bytes(),
+            );
             nameoff += name.len();
         }
         for (_, name) in &entries {
@@ -503,7 +554,9 @@ pub fn wide_dump(dirs: usize, per_dir: usize) -> Vec<u8> {
     for d in 0..dirs {
         out.extend_from_slice(format!("/dir{d:04} 4096 40755 2 0 0 0 0.0 - - -\n").as_bytes());
         for f in 0..per_dir {
-            out.extend_from_slice(format!("/dir{d:04}/file-{f:06} 0 100644 1 0 0 0 0.0 - - -\n").as_bytes());
+            out.extend_from_slice(
+                format!("/dir{d:04}/file-{f:06} 0 100644 1 0 0 0 0.0 - - -\n").as_bytes(),
+            );
         }
     }
     out
