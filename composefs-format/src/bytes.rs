@@ -8,7 +8,11 @@ use crate::ondisk::EROFS_BLKSIZ;
 
 /// `len` bytes at `offset`, or `OutOfBounds`.
 pub(crate) fn slice(data: &[u8], offset: u64, len: u64) -> Result<&[u8], ErrorKind> {
-    let oob = ErrorKind::OutOfBounds { offset, len, image_len: data.len() as u64 };
+    let oob = ErrorKind::OutOfBounds {
+        offset,
+        len,
+        image_len: data.len() as u64,
+    };
     let end = offset.checked_add(len).ok_or(oob)?;
     let start = usize::try_from(offset).map_err(|_| oob)?;
     let end = usize::try_from(end).map_err(|_| oob)?;
@@ -80,7 +84,11 @@ mod tests {
         assert_eq!(slice(&data, 5, 0).unwrap(), &[] as &[u8]);
         assert!(matches!(
             slice(&data, 3, 3),
-            Err(ErrorKind::OutOfBounds { offset: 3, len: 3, .. })
+            Err(ErrorKind::OutOfBounds {
+                offset: 3,
+                len: 3,
+                ..
+            })
         ));
         assert!(slice(&data, u64::MAX, 2).is_err());
         assert_eq!(view::<Le16>(&data, 3).unwrap().get(), 0x0504);

@@ -203,13 +203,19 @@ struct NidSet(Vec<u64>);
 impl NidSet {
     fn new(image_len: u64) -> Self {
         let slots = image_len / EROFS_SLOTSIZE;
-        Self(vec![0; crate::bytes::to_usize((slots / 64).saturating_add(1))])
+        Self(vec![
+            0;
+            crate::bytes::to_usize((slots / 64).saturating_add(1))
+        ])
     }
 
     /// Inserts `nid`; returns whether it was new. Nids outside the image count as seen.
     fn insert(&mut self, nid: u64) -> bool {
         let bit = 1u64 << (nid % 64);
-        match usize::try_from(nid / 64).ok().and_then(|w| self.0.get_mut(w)) {
+        match usize::try_from(nid / 64)
+            .ok()
+            .and_then(|w| self.0.get_mut(w))
+        {
             Some(word) => {
                 let new = *word & bit == 0;
                 *word |= bit;
@@ -277,7 +283,12 @@ impl<'a> Walker<'a> {
             self.report.stats.entries = self.report.stats.entries.saturating_add(1);
             if self.report.stats.entries > MAX_CHECK_ENTRIES {
                 self.report.push(
-                    Error::at_nid(ErrorKind::LimitExceeded { limit: Limit::Entries }, nid),
+                    Error::at_nid(
+                        ErrorKind::LimitExceeded {
+                            limit: Limit::Entries,
+                        },
+                        nid,
+                    ),
                     here,
                 );
                 self.stack.clear();
@@ -294,12 +305,20 @@ impl<'a> Walker<'a> {
             let at = |kind| Error::at_nid(kind, nid).with_offset(entry.offset());
             match prev.map(|p| p.cmp(name)) {
                 Some(Ordering::Equal) => {
-                    self.report
-                        .push(at(ErrorKind::DirentDuplicate { name: ShortName::new(name) }), here);
+                    self.report.push(
+                        at(ErrorKind::DirentDuplicate {
+                            name: ShortName::new(name),
+                        }),
+                        here,
+                    );
                 }
                 Some(Ordering::Greater) => {
-                    self.report
-                        .push(at(ErrorKind::DirentOrder { name: ShortName::new(name) }), here);
+                    self.report.push(
+                        at(ErrorKind::DirentOrder {
+                            name: ShortName::new(name),
+                        }),
+                        here,
+                    );
                 }
                 _ => {}
             }
@@ -369,7 +388,9 @@ impl<'a> Walker<'a> {
                 if depth > MAX_CHECK_DEPTH {
                     self.report.push(
                         Error::at_nid(
-                            ErrorKind::LimitExceeded { limit: Limit::Depth },
+                            ErrorKind::LimitExceeded {
+                                limit: Limit::Depth,
+                            },
                             child.nid(),
                         ),
                         loc,
@@ -384,7 +405,13 @@ impl<'a> Walker<'a> {
         for (name, count) in [(&b"."[..], dots), (&b".."[..], dotdots)] {
             if count != 1 {
                 self.report.push(
-                    Error::at_nid(ErrorKind::DotCount { name: ShortName::new(name), count }, nid),
+                    Error::at_nid(
+                        ErrorKind::DotCount {
+                            name: ShortName::new(name),
+                            count,
+                        },
+                        nid,
+                    ),
                     here,
                 );
             }
@@ -392,15 +419,23 @@ impl<'a> Walker<'a> {
         let expected = subdirs.saturating_add(2);
         if u64::from(inode.nlink()) != expected {
             self.report.push(
-                Error::at_nid(ErrorKind::DirNlink { nlink: inode.nlink(), expected }, nid),
+                Error::at_nid(
+                    ErrorKind::DirNlink {
+                        nlink: inode.nlink(),
+                        expected,
+                    },
+                    nid,
+                ),
                 here,
             );
         }
         for b in 0..dir.block_count() {
             if let Ok(block) = dir.block(b) {
                 if !block.padding_is_zero() {
-                    self.report
-                        .push(Error::at_nid(ErrorKind::DirBlockPadding { block: b }, nid), here);
+                    self.report.push(
+                        Error::at_nid(ErrorKind::DirBlockPadding { block: b }, nid),
+                        here,
+                    );
                 }
             }
         }
@@ -416,7 +451,8 @@ impl<'a> Walker<'a> {
             self.data.push((u64::from(blk), count, nid));
         }
         if let Some((field, value)) = inode.reserved_field() {
-            self.report.push(at(ErrorKind::InodeReserved { field, value }), loc);
+            self.report
+                .push(at(ErrorKind::InodeReserved { field, value }), loc);
         }
         if !inode.is_dir() && inode.nlink() == 0 {
             self.report.push(at(ErrorKind::ZeroNlink), loc);
@@ -455,7 +491,8 @@ impl<'a> Walker<'a> {
             if x.index() == EROFS_XATTR_INDEX_NONE {
                 let (index, _) = split_name(x.suffix());
                 if index != EROFS_XATTR_INDEX_NONE {
-                    self.report.push(at(ErrorKind::XattrNonCanonicalName { index }), loc);
+                    self.report
+                        .push(at(ErrorKind::XattrNonCanonicalName { index }), loc);
                 }
             }
             if x.index() == EROFS_XATTR_INDEX_POSIX_ACL_ACCESS
@@ -468,7 +505,10 @@ impl<'a> Walker<'a> {
                     .saturating_add(x.suffix().len() as u64)
                     .saturating_add(x.value().len() as u64);
                 self.shared_end = self.shared_end.max(x.offset().saturating_add(body));
-                if self.first_shared.map_or(true, |(off, _, _)| x.offset() < off) {
+                if self
+                    .first_shared
+                    .map_or(true, |(off, _, _)| x.offset() < off)
+                {
                     self.first_shared = Some((x.offset(), id, nid));
                 }
             }
@@ -494,14 +534,19 @@ impl<'a> Walker<'a> {
                     _ => false,
                 };
                 if !ok {
-                    self.report
-                        .push(at(ErrorKind::OverlayXattr { suffix: ShortName::new(rest) }), loc);
+                    self.report.push(
+                        at(ErrorKind::OverlayXattr {
+                            suffix: ShortName::new(rest),
+                        }),
+                        loc,
+                    );
                 }
             }
             all.push(x);
         }
         if inode.is_external() && !metacopy {
-            self.report.push(Error::at_nid(ErrorKind::MissingMetacopy, nid), loc);
+            self.report
+                .push(Error::at_nid(ErrorKind::MissingMetacopy, nid), loc);
         }
         all.sort_unstable_by(|a, b| full_name_cmp(a, b));
         for pair in all.windows(2) {
@@ -545,8 +590,15 @@ impl<'a> Walker<'a> {
             if let Some((prev_end, prev_nid)) = max_end {
                 if start < prev_end {
                     self.report.push(
-                        Error::at_nid(ErrorKind::InodeOverlap { start, end, other: prev_nid }, nid)
-                            .with_offset(start),
+                        Error::at_nid(
+                            ErrorKind::InodeOverlap {
+                                start,
+                                end,
+                                other: prev_nid,
+                            },
+                            nid,
+                        )
+                        .with_offset(start),
                         Location::Dir { nid },
                     );
                 }
@@ -577,7 +629,14 @@ impl<'a> Walker<'a> {
             };
             if let Some(other) = other {
                 self.report.push(
-                    Error::at_nid(ErrorKind::DataOverlap { blkaddr, count, other }, nid),
+                    Error::at_nid(
+                        ErrorKind::DataOverlap {
+                            blkaddr,
+                            count,
+                            other,
+                        },
+                        nid,
+                    ),
                     Location::Dir { nid },
                 );
             }
@@ -613,7 +672,14 @@ mod tests {
         let img = small_image();
         let r = check_bytes(&img);
         assert!(r.is_sound(), "{:?}", r.problems());
-        assert_eq!(r.stats(), Stats { directories: 1, inodes: 3, entries: 4 });
+        assert_eq!(
+            r.stats(),
+            Stats {
+                directories: 1,
+                inodes: 3,
+                entries: 4
+            }
+        );
 
         // Swap the names "f" and "l": order broken and dirent types now mismatch.
         let mut m = img.clone();
@@ -622,7 +688,9 @@ mod tests {
         let r = check_bytes(&m);
         let kinds: Vec<_> = r.problems().iter().map(|p| p.error.kind()).collect();
         assert!(
-            kinds.contains(&ErrorKind::DirentOrder { name: ShortName::new(b"f") }),
+            kinds.contains(&ErrorKind::DirentOrder {
+                name: ShortName::new(b"f")
+            }),
             "{kinds:?}"
         );
         // Symlink nlink 0 is reported with the entry's path.
@@ -638,7 +706,13 @@ mod tests {
         let mut m = img;
         m[1152 + 6] = 3;
         let r = check_bytes(&m);
-        assert_eq!(r.problems()[0].error.kind(), ErrorKind::DirNlink { nlink: 3, expected: 2 });
+        assert_eq!(
+            r.problems()[0].error.kind(),
+            ErrorKind::DirNlink {
+                nlink: 3,
+                expected: 2
+            }
+        );
         assert_eq!(r.path(&r.problems()[0]), b"/");
     }
 

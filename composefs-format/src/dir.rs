@@ -67,8 +67,12 @@ impl<'a> DirBlock<'a> {
     /// dirent array inside the block), which gives the entry count.
     fn parse(data: &'a [u8], offset: u64, index: u64, nid: u64) -> Result<Self> {
         let fail = |kind| Error::at_nid(kind, nid).with_offset(offset);
-        let first: &crate::ondisk::Dirent = bytes::view(data, 0)
-            .map_err(|_| fail(ErrorKind::DirentNameOff0 { block: index, nameoff: 0 }))?;
+        let first: &crate::ondisk::Dirent = bytes::view(data, 0).map_err(|_| {
+            fail(ErrorKind::DirentNameOff0 {
+                block: index,
+                nameoff: 0,
+            })
+        })?;
         let nameoff = first.nameoff.get();
         let n0 = u64::from(nameoff);
         if n0 < EROFS_DIRENT_SIZE
@@ -76,9 +80,18 @@ impl<'a> DirBlock<'a> {
             || n0 >= EROFS_BLKSIZ
             || n0 >= data.len() as u64
         {
-            return Err(fail(ErrorKind::DirentNameOff0 { block: index, nameoff }));
+            return Err(fail(ErrorKind::DirentNameOff0 {
+                block: index,
+                nameoff,
+            }));
         }
-        Ok(Self { data, offset, index, count: n0 / EROFS_DIRENT_SIZE, nid })
+        Ok(Self {
+            data,
+            offset,
+            index,
+            count: n0 / EROFS_DIRENT_SIZE,
+            nid,
+        })
     }
 
     /// Number of entries.
@@ -126,7 +139,10 @@ impl<'a> DirBlock<'a> {
         let abs = self.offset.wrapping_add(rec_off);
         let fail = |kind| Error::at_nid(kind, self.nid).with_offset(abs);
         if i >= self.count {
-            return Err(fail(ErrorKind::DirentNameOff { index: i, nameoff: 0 }));
+            return Err(fail(ErrorKind::DirentNameOff {
+                index: i,
+                nameoff: 0,
+            }));
         }
         let de = self.raw(i).map_err(fail)?;
         let nameoff = de.nameoff.get();
@@ -140,8 +156,14 @@ impl<'a> DirBlock<'a> {
             let next = i.wrapping_add(1);
             return Err(if next < self.count {
                 let nameoff = u16::try_from(end).unwrap_or(u16::MAX);
-                Error::at_nid(ErrorKind::DirentNameOff { index: next, nameoff }, self.nid)
-                    .with_offset(abs.wrapping_add(EROFS_DIRENT_SIZE))
+                Error::at_nid(
+                    ErrorKind::DirentNameOff {
+                        index: next,
+                        nameoff,
+                    },
+                    self.nid,
+                )
+                .with_offset(abs.wrapping_add(EROFS_DIRENT_SIZE))
             } else {
                 fail(ErrorKind::DirentNameLen { index: i, len: 0 })
             });
@@ -149,8 +171,14 @@ impl<'a> DirBlock<'a> {
         if end > maxsize {
             let next = i.wrapping_add(1);
             let nameoff = u16::try_from(end).unwrap_or(u16::MAX);
-            return Err(Error::at_nid(ErrorKind::DirentNameOff { index: next, nameoff }, self.nid)
-                .with_offset(abs.wrapping_add(EROFS_DIRENT_SIZE)));
+            return Err(Error::at_nid(
+                ErrorKind::DirentNameOff {
+                    index: next,
+                    nameoff,
+                },
+                self.nid,
+            )
+            .with_offset(abs.wrapping_add(EROFS_DIRENT_SIZE)));
         }
         let len = end.wrapping_sub(start);
         if len > MAX_NAME_LEN as u64 {
@@ -160,8 +188,11 @@ impl<'a> DirBlock<'a> {
         if name.iter().any(|&b| b == b'/' || b == 0) {
             return Err(fail(ErrorKind::DirentNameByte { index: i }));
         }
-        let file_type = FileType::from_dirent_type(de.file_type)
-            .ok_or(fail(ErrorKind::DirentFileType { index: i, file_type: de.file_type }))?;
+        let file_type =
+            FileType::from_dirent_type(de.file_type).ok_or(fail(ErrorKind::DirentFileType {
+                index: i,
+                file_type: de.file_type,
+            }))?;
         Ok(Dirent {
             name,
             nid: de.nid.get(),
@@ -181,7 +212,11 @@ impl<'a> DirBlock<'a> {
         let Ok(end) = self.name_end(last, start) else {
             return false;
         };
-        self.data.get(bytes::to_usize(end)..).unwrap_or(&[]).iter().all(|&b| b == 0)
+        self.data
+            .get(bytes::to_usize(end)..)
+            .unwrap_or(&[])
+            .iter()
+            .all(|&b| b == 0)
     }
 
     /// The name of entry `i`, validated like [`DirBlock::entry`] (lookup compares only
@@ -253,7 +288,9 @@ impl<'a> Dir<'a> {
     pub fn lookup(&self, name: &[u8]) -> Result<Option<Dirent<'a>>> {
         if name.len() > MAX_NAME_LEN {
             return Err(Error::at_nid(
-                ErrorKind::NameTooLong { len: name.len() as u64 },
+                ErrorKind::NameTooLong {
+                    len: name.len() as u64,
+                },
                 self.inode.nid(),
             ));
         }
@@ -387,10 +424,15 @@ mod tests {
         assert_eq!(got, [&b"."[..], b"..", b"f", b"l"]);
         assert_eq!(all[2].nid(), 40);
         assert_eq!(all[3].file_type(), FileType::Symlink);
-        let rest: Vec<_> = dir.entries_from(all[2].position()).map(|e| e.unwrap().name()).collect();
+        let rest: Vec<_> = dir
+            .entries_from(all[2].position())
+            .map(|e| e.unwrap().name())
+            .collect();
         assert_eq!(rest, [&b"f"[..], b"l"]);
-        let rest: Vec<_> =
-            dir.entries_from(all[2].position() - 5).map(|e| e.unwrap().name()).collect();
+        let rest: Vec<_> = dir
+            .entries_from(all[2].position() - 5)
+            .map(|e| e.unwrap().name())
+            .collect();
         assert_eq!(rest, [&b"f"[..], b"l"]);
         let mut it = dir.entries();
         it.next();
@@ -406,7 +448,10 @@ mod tests {
             ErrorKind::NameTooLong { len: 256 }
         );
         assert_eq!(image.lookup_path(b"/l").unwrap().nid(), 42);
-        assert_eq!(image.lookup_path(b"/x").unwrap_err().kind(), ErrorKind::PathNotFound);
+        assert_eq!(
+            image.lookup_path(b"/x").unwrap_err().kind(),
+            ErrorKind::PathNotFound
+        );
         assert!(matches!(
             image.lookup_path(b"/f/x").unwrap_err().kind(),
             ErrorKind::WrongType { .. }
@@ -421,20 +466,44 @@ mod tests {
         for bad in [0u16, 6, 4096, 60] {
             let mut m = img.clone();
             m[1192..1194].copy_from_slice(&bad.to_le_bytes());
-            assert_eq!(first_err(&m), ErrorKind::DirentNameOff0 { block: 0, nameoff: bad });
+            assert_eq!(
+                first_err(&m),
+                ErrorKind::DirentNameOff0 {
+                    block: 0,
+                    nameoff: bad
+                }
+            );
         }
         // Second name offset going backwards.
         let mut m = img.clone();
         m[1204..1206].copy_from_slice(&47u16.to_le_bytes());
-        assert_eq!(first_err(&m), ErrorKind::DirentNameOff { index: 1, nameoff: 47 });
+        assert_eq!(
+            first_err(&m),
+            ErrorKind::DirentNameOff {
+                index: 1,
+                nameoff: 47
+            }
+        );
         // Equal offsets: zero-length name.
         let mut m = img.clone();
         m[1204..1206].copy_from_slice(&48u16.to_le_bytes());
-        assert_eq!(first_err(&m), ErrorKind::DirentNameOff { index: 1, nameoff: 48 });
+        assert_eq!(
+            first_err(&m),
+            ErrorKind::DirentNameOff {
+                index: 1,
+                nameoff: 48
+            }
+        );
         // Trailing nameoff past the tail.
         let mut m = img.clone();
         m[1228..1230].copy_from_slice(&0xFFFFu16.to_le_bytes());
-        assert_eq!(first_err(&m), ErrorKind::DirentNameOff { index: 3, nameoff: 0xFFFF });
+        assert_eq!(
+            first_err(&m),
+            ErrorKind::DirentNameOff {
+                index: 3,
+                nameoff: 0xFFFF
+            }
+        );
         // A '/' in a name.
         let mut m = img.clone();
         m[1184 + 51] = b'/';
@@ -446,7 +515,13 @@ mod tests {
         // Bad file type.
         let mut m = img.clone();
         m[1184 + 24 + 10] = 9;
-        assert_eq!(first_err(&m), ErrorKind::DirentFileType { index: 2, file_type: 9 });
+        assert_eq!(
+            first_err(&m),
+            ErrorKind::DirentFileType {
+                index: 2,
+                file_type: 9
+            }
+        );
         // Last name made empty by a NUL.
         let mut m = img;
         m[1184 + 52] = 0;

@@ -555,7 +555,11 @@ impl ShortName {
         if let (Some(dst), Some(src)) = (bytes.get_mut(..n), name.get(..n)) {
             dst.copy_from_slice(src);
         }
-        Self { bytes, len: u8::try_from(n).unwrap_or(24), truncated: name.len() > n }
+        Self {
+            bytes,
+            len: u8::try_from(n).unwrap_or(24),
+            truncated: name.len() > n,
+        }
     }
 
     /// The bytes kept.
@@ -634,13 +638,21 @@ impl Error {
     /// An error with no location.
     #[must_use]
     pub const fn new(kind: ErrorKind) -> Self {
-        Self { kind, nid: None, offset: None }
+        Self {
+            kind,
+            nid: None,
+            offset: None,
+        }
     }
 
     /// An error about inode `nid`.
     #[must_use]
     pub const fn at_nid(kind: ErrorKind, nid: u64) -> Self {
-        Self { kind, nid: Some(nid), offset: None }
+        Self {
+            kind,
+            nid: Some(nid),
+            offset: None,
+        }
     }
 
     /// Adds the absolute byte offset where the problem is.
@@ -745,8 +757,13 @@ mod tests {
     fn display_names_nid_offset_and_values() {
         let e =
             Error::at_nid(ErrorKind::DirentNameLen { index: 3, len: 0 }, 1234).with_offset(39488);
-        assert_eq!(e.to_string(), "nid 1234 (offset 39488): dirent 3: name length 0");
-        let e = Error::new(ErrorKind::DirentOrder { name: ShortName::new(b"a\x01b") });
+        assert_eq!(
+            e.to_string(),
+            "nid 1234 (offset 39488): dirent 3: name length 0"
+        );
+        let e = Error::new(ErrorKind::DirentOrder {
+            name: ShortName::new(b"a\x01b"),
+        });
         assert_eq!(e.to_string(), "entry a\\x01b: names out of order");
         let long = ShortName::new(&[b'x'; 40]);
         assert!(long.is_truncated());
@@ -755,15 +772,27 @@ mod tests {
 
     #[test]
     fn classes_separate_corrupt_from_unsupported() {
-        assert_eq!(ErrorKind::InodeMode { mode: 0 }.class(), ErrorClass::Corrupted);
-        assert_eq!(ErrorKind::DataLayout { layout: 1 }.class(), ErrorClass::Unsupported);
+        assert_eq!(
+            ErrorKind::InodeMode { mode: 0 }.class(),
+            ErrorClass::Corrupted
+        );
+        assert_eq!(
+            ErrorKind::DataLayout { layout: 1 }.class(),
+            ErrorClass::Unsupported
+        );
         assert_eq!(
             ErrorKind::BufferTooSmall { needed: 4, len: 0 }.class(),
             ErrorClass::BufferTooSmall
         );
-        assert_eq!(ErrorKind::NameTooLong { len: 256 }.class(), ErrorClass::NameTooLong);
         assert_eq!(
-            ErrorKind::LimitExceeded { limit: Limit::Depth }.class(),
+            ErrorKind::NameTooLong { len: 256 }.class(),
+            ErrorClass::NameTooLong
+        );
+        assert_eq!(
+            ErrorKind::LimitExceeded {
+                limit: Limit::Depth
+            }
+            .class(),
             ErrorClass::LimitExceeded
         );
         let io: std::io::Error = Error::new(ErrorKind::XattrNotFound).into();

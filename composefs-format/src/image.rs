@@ -68,7 +68,7 @@ impl<'a> Image<'a> {
         let composefs_version = header.composefs_version.get();
         if composefs_version > COMPOSEFS_VERSION_MAX {
             return Err(
-                Error::new(ErrorKind::ComposefsVersion { composefs_version }).with_offset(12)
+                Error::new(ErrorKind::ComposefsVersion { composefs_version }).with_offset(12),
             );
         }
 
@@ -81,19 +81,36 @@ impl<'a> Image<'a> {
             return Err(at(0, ErrorKind::ErofsMagic { magic }));
         }
         if sb.blkszbits != EROFS_BLKSZBITS {
-            return Err(at(12, ErrorKind::BlockSize { blkszbits: sb.blkszbits }));
+            return Err(at(
+                12,
+                ErrorKind::BlockSize {
+                    blkszbits: sb.blkszbits,
+                },
+            ));
         }
         if sb.sb_extslots != 0 {
-            return Err(at(13, ErrorKind::SbExtSlots { sb_extslots: sb.sb_extslots }));
+            return Err(at(
+                13,
+                ErrorKind::SbExtSlots {
+                    sb_extslots: sb.sb_extslots,
+                },
+            ));
         }
         if sb.dirblkbits != 0 {
-            return Err(at(90, ErrorKind::DirBlockBits { dirblkbits: sb.dirblkbits }));
+            return Err(at(
+                90,
+                ErrorKind::DirBlockBits {
+                    dirblkbits: sb.dirblkbits,
+                },
+            ));
         }
         let compat = sb.feature_compat.get();
         if compat & !EROFS_FEATURE_COMPAT_SUPPORTED != 0 {
             return Err(at(
                 8,
-                ErrorKind::CompatFeatures { compat: compat & !EROFS_FEATURE_COMPAT_SUPPORTED },
+                ErrorKind::CompatFeatures {
+                    compat: compat & !EROFS_FEATURE_COMPAT_SUPPORTED,
+                },
             ));
         }
         let incompat = sb.feature_incompat.get();
@@ -244,8 +261,10 @@ impl<'a> Image<'a> {
     pub fn lookup_path(&self, path: &[u8]) -> Result<Inode<'a>> {
         let mut at = self.root()?;
         for name in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
-            let entry: Dirent<'a> =
-                at.dir()?.lookup(name)?.ok_or(Error::at_nid(ErrorKind::PathNotFound, at.nid()))?;
+            let entry: Dirent<'a> = at
+                .dir()?
+                .lookup(name)?
+                .ok_or(Error::at_nid(ErrorKind::PathNotFound, at.nid()))?;
             at = self.inode(entry.nid())?;
         }
         Ok(at)
@@ -270,7 +289,11 @@ const CRC32C_TABLE: [u32; 256] = {
         let mut c = i;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         table[i as usize] = c;
@@ -296,8 +319,11 @@ pub fn crc32c_update(mut crc: u32, data: &[u8]) -> u32 {
 /// # Errors
 /// When the image is shorter than one block.
 pub fn superblock_checksum(data: &[u8]) -> Result<u32> {
-    let block =
-        bytes::slice(data, EROFS_SUPER_OFFSET, EROFS_BLKSIZ.wrapping_sub(EROFS_SUPER_OFFSET))?;
+    let block = bytes::slice(
+        data,
+        EROFS_SUPER_OFFSET,
+        EROFS_BLKSIZ.wrapping_sub(EROFS_SUPER_OFFSET),
+    )?;
     let (head, rest) = block.split_at(4);
     let rest = rest.get(4..).unwrap_or(&[]);
     let crc = crc32c_update(!0, head);
@@ -320,12 +346,21 @@ mod tests {
         // The standard CRC-32C check value uses initial and final inversion.
         assert_eq!(!crc32c_update(!0, b"123456789"), 0xE306_9283);
         // The kernel's precomputed seed: crc32c(~0, EROFS magic followed by a zero checksum).
-        assert_eq!(crc32c_update(!0, &[0xE2, 0xE1, 0xF5, 0xE0, 0, 0, 0, 0]), 0x5045_B54A);
+        assert_eq!(
+            crc32c_update(!0, &[0xE2, 0xE1, 0xF5, 0xE0, 0, 0, 0, 0]),
+            0x5045_B54A
+        );
     }
 
     #[test]
     fn open_rejects_short_and_foreign_images() {
-        assert_eq!(Image::open(&[0; 100]).unwrap_err(), ErrorKind::ImageTooSmall { len: 100 });
-        assert_eq!(Image::open(&[0; 4096]).unwrap_err(), ErrorKind::ComposefsMagic { magic: 0 });
+        assert_eq!(
+            Image::open(&[0; 100]).unwrap_err(),
+            ErrorKind::ImageTooSmall { len: 100 }
+        );
+        assert_eq!(
+            Image::open(&[0; 4096]).unwrap_err(),
+            ErrorKind::ComposefsMagic { magic: 0 }
+        );
     }
 }

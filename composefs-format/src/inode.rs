@@ -178,7 +178,10 @@ impl<'a> Inode<'a> {
             _ => self.layout == DataLayout::FlatPlain,
         };
         if !layout_ok {
-            return Err(ErrorKind::LayoutForType { layout: raw_layout, file_type: ft });
+            return Err(ErrorKind::LayoutForType {
+                layout: raw_layout,
+                file_type: ft,
+            });
         }
         let size_ok = match ft {
             FileType::Regular => true,
@@ -187,7 +190,10 @@ impl<'a> Inode<'a> {
             _ => size == 0,
         };
         if !size_ok {
-            return Err(ErrorKind::SizeForType { size, file_type: ft });
+            return Err(ErrorKind::SizeForType {
+                size,
+                file_type: ft,
+            });
         }
         match self.layout {
             DataLayout::FlatPlain => self.blocks = bytes::blocks_for(size),
@@ -224,8 +230,12 @@ impl<'a> Inode<'a> {
         let located = |kind: ErrorKind| Error::at_nid(kind, self.nid).with_offset(self.offset);
         let inline_start = self.inline_offset();
         let end = bytes::add(inline_start, self.inline_len).map_err(located)?;
-        bytes::slice(self.image.bytes(), self.offset, end.wrapping_sub(self.offset))
-            .map_err(located)?;
+        bytes::slice(
+            self.image.bytes(),
+            self.offset,
+            end.wrapping_sub(self.offset),
+        )
+        .map_err(located)?;
         if self.inline_len > 0
             && bytes::blkoff(inline_start).wrapping_add(self.inline_len) > EROFS_BLKSIZ
         {
@@ -250,8 +260,14 @@ impl<'a> Inode<'a> {
         if self.blocks > 0 {
             let data_start = u64::from(self.image.xattr_blkaddr()).max(1);
             let blkaddr = self.i_u;
-            let bad = ErrorKind::DataBlocks { blkaddr, count: self.blocks, data_start };
-            let end_blk = u64::from(blkaddr).checked_add(self.blocks).ok_or(located(bad))?;
+            let bad = ErrorKind::DataBlocks {
+                blkaddr,
+                count: self.blocks,
+                data_start,
+            };
+            let end_blk = u64::from(blkaddr)
+                .checked_add(self.blocks)
+                .ok_or(located(bad))?;
             let end_off = end_blk.checked_mul(EROFS_BLKSIZ).ok_or(located(bad))?;
             if u64::from(blkaddr) < data_start || end_off > self.image.len() {
                 return Err(located(bad));
@@ -446,7 +462,10 @@ impl<'a> Inode<'a> {
             Ok(())
         } else {
             Err(Error::at_nid(
-                ErrorKind::WrongType { file_type: self.file_type, expected },
+                ErrorKind::WrongType {
+                    file_type: self.file_type,
+                    expected,
+                },
                 self.nid,
             ))
         }
@@ -459,9 +478,16 @@ impl<'a> Inode<'a> {
     pub fn symlink_target(&self) -> Result<&'a [u8]> {
         self.expect_type(FileType::Symlink)?;
         let parts = self.data_parts()?;
-        let target = if parts.blocks.is_empty() { parts.tail } else { parts.blocks };
+        let target = if parts.blocks.is_empty() {
+            parts.tail
+        } else {
+            parts.blocks
+        };
         if let Some(at) = target.iter().position(|&b| b == 0) {
-            return Err(Error::at_nid(ErrorKind::SymlinkNul { at: at as u64 }, self.nid));
+            return Err(Error::at_nid(
+                ErrorKind::SymlinkNul { at: at as u64 },
+                self.nid,
+            ));
         }
         Ok(target)
     }
@@ -498,11 +524,17 @@ impl<'a> Inode<'a> {
     /// Only if the image changed under the view (the bounds were checked when built).
     pub fn data_parts(&self) -> Result<DataParts<'a>> {
         if self.layout == DataLayout::ChunkBased {
-            return Ok(DataParts { blocks: &[], tail: &[] });
+            return Ok(DataParts {
+                blocks: &[],
+                tail: &[],
+            });
         }
         let stored = self.blocks.wrapping_mul(EROFS_BLKSIZ).min(self.size);
-        let blocks =
-            if stored > 0 { self.image.slice(bytes::blk_to_off(self.i_u), stored)? } else { &[] };
+        let blocks = if stored > 0 {
+            self.image.slice(bytes::blk_to_off(self.i_u), stored)?
+        } else {
+            &[]
+        };
         let tail = self.image.slice(self.inline_offset(), self.inline_len)?;
         Ok(DataParts { blocks, tail })
     }
@@ -585,8 +617,13 @@ pub(crate) mod tests {
         let mut dir = Vec::new();
         for (nid, off, ft) in [(36u64, 48u16, 2u8), (36, 49, 2), (40, 51, 1), (42, 52, 7)] {
             dir.extend_from_slice(
-                Dirent { nid: nid.into(), nameoff: off.into(), file_type: ft, reserved: 0 }
-                    .as_bytes(),
+                Dirent {
+                    nid: nid.into(),
+                    nameoff: off.into(),
+                    file_type: ft,
+                    reserved: 0,
+                }
+                .as_bytes(),
             );
         }
         dir.extend_from_slice(b"...fl");
@@ -641,7 +678,10 @@ pub(crate) mod tests {
         assert_eq!(image.inode(42).unwrap().symlink_target().unwrap(), b"f");
         assert_eq!(
             f.symlink_target().unwrap_err().kind(),
-            ErrorKind::WrongType { file_type: FileType::Regular, expected: FileType::Symlink }
+            ErrorKind::WrongType {
+                file_type: FileType::Regular,
+                expected: FileType::Symlink
+            }
         );
     }
 
@@ -649,9 +689,18 @@ pub(crate) mod tests {
     fn rejects_bad_nids_formats_modes_and_sizes() {
         let img = small_image();
         let image = Image::open(&img).unwrap();
-        assert_eq!(image.inode(35).unwrap_err().kind(), ErrorKind::NidTooSmall { nid: 35 });
-        assert_eq!(image.inode(u64::MAX).unwrap_err().kind(), ErrorKind::Overflow);
-        assert!(matches!(image.inode(256).unwrap_err().kind(), ErrorKind::OutOfBounds { .. }));
+        assert_eq!(
+            image.inode(35).unwrap_err().kind(),
+            ErrorKind::NidTooSmall { nid: 35 }
+        );
+        assert_eq!(
+            image.inode(u64::MAX).unwrap_err().kind(),
+            ErrorKind::Overflow
+        );
+        assert!(matches!(
+            image.inode(256).unwrap_err().kind(),
+            ErrorKind::OutOfBounds { .. }
+        ));
 
         let patch = |off: usize, bytes: &[u8]| {
             let mut m = img.clone();
@@ -677,13 +726,19 @@ pub(crate) mod tests {
         let m = patch(1352, &0u32.to_le_bytes());
         assert_eq!(
             Image::open(&m).unwrap().inode(42).unwrap_err().kind(),
-            ErrorKind::SizeForType { size: 0, file_type: FileType::Symlink }
+            ErrorKind::SizeForType {
+                size: 0,
+                file_type: FileType::Symlink
+            }
         );
         // Inline file whose tail crosses the block: size 3000 at offset 1312.
         let m = patch(1288, &3000u32.to_le_bytes());
         assert_eq!(
             Image::open(&m).unwrap().inode(40).unwrap_err().kind(),
-            ErrorKind::InlineCrossesBlock { offset: 1312, len: 3000 }
+            ErrorKind::InlineCrossesBlock {
+                offset: 1312,
+                len: 3000
+            }
         );
         // icount 1.
         let m = patch(1282, &1u16.to_le_bytes());
@@ -697,7 +752,11 @@ pub(crate) mod tests {
         m[1296..1300].copy_from_slice(&7u32.to_le_bytes());
         assert!(matches!(
             Image::open(&m).unwrap().inode(40).unwrap_err().kind(),
-            ErrorKind::DataBlocks { blkaddr: 7, count: 2, .. }
+            ErrorKind::DataBlocks {
+                blkaddr: 7,
+                count: 2,
+                ..
+            }
         ));
         // Chunk-based file: one hole is fine, a mapped chunk is not.
         let mut m = patch(1280, &(EROFS_INODE_CHUNK_BASED << 1).to_le_bytes());
@@ -711,19 +770,27 @@ pub(crate) mod tests {
         m[1312..1316].copy_from_slice(&0u32.to_le_bytes());
         assert_eq!(
             Image::open(&m).unwrap().inode(40).unwrap_err().kind(),
-            ErrorKind::ChunkNotHole { index: 0, blkaddr: 0 }
+            ErrorKind::ChunkNotHole {
+                index: 0,
+                blkaddr: 0
+            }
         );
         m[1296..1298].copy_from_slice(&EROFS_CHUNK_FORMAT_INDEXES.to_le_bytes());
         assert_eq!(
             Image::open(&m).unwrap().inode(40).unwrap_err().kind(),
-            ErrorKind::ChunkFormat { format: EROFS_CHUNK_FORMAT_INDEXES }
+            ErrorKind::ChunkFormat {
+                format: EROFS_CHUNK_FORMAT_INDEXES
+            }
         );
         // A device with a non-zero size.
         let mut m = patch(1284, &((S_IFCHR | 0o600) as u16).to_le_bytes());
         m[1280..1282].copy_from_slice(&0u16.to_le_bytes());
         assert_eq!(
             Image::open(&m).unwrap().inode(40).unwrap_err().kind(),
-            ErrorKind::SizeForType { size: 5, file_type: FileType::CharDevice }
+            ErrorKind::SizeForType {
+                size: 5,
+                file_type: FileType::CharDevice
+            }
         );
     }
 

@@ -53,7 +53,9 @@ pub fn parse_metacopy(value: &[u8]) -> core::result::Result<Metacopy, ErrorKind>
     if value.is_empty() {
         return Ok(Metacopy::NoDigest);
     }
-    let bad = ErrorKind::Metacopy { len: value.len() as u64 };
+    let bad = ErrorKind::Metacopy {
+        len: value.len() as u64,
+    };
     if value.len() != OVL_METACOPY_SIZE {
         return Err(bad);
     }
@@ -90,7 +92,9 @@ pub fn parse_redirect(value: &[u8]) -> core::result::Result<&[u8], ErrorKind> {
 #[must_use]
 pub fn escaped_suffix<'a>(x: &Xattr<'a>) -> Option<&'a [u8]> {
     if x.name_starts_with(OVERLAY_ESCAPED_PREFIX) {
-        let skip = OVERLAY_ESCAPED_PREFIX.len().saturating_sub(x.prefix().len());
+        let skip = OVERLAY_ESCAPED_PREFIX
+            .len()
+            .saturating_sub(x.prefix().len());
         x.suffix().get(skip..)
     } else {
         None
@@ -149,7 +153,10 @@ mod tests {
         assert_eq!(parse_metacopy(&v), Ok(Metacopy::Digest([7; 32])));
         v[3] = 2;
         assert_eq!(parse_metacopy(&v), Err(ErrorKind::Metacopy { len: 36 }));
-        assert_eq!(parse_metacopy(&v[..35]), Err(ErrorKind::Metacopy { len: 35 }));
+        assert_eq!(
+            parse_metacopy(&v[..35]),
+            Err(ErrorKind::Metacopy { len: 35 })
+        );
     }
 
     #[test]
@@ -161,8 +168,14 @@ mod tests {
         assert_eq!(parse_redirect(b"//a"), Err(ErrorKind::Redirect { at: 1 }));
         assert_eq!(parse_redirect(b"/a//b"), Err(ErrorKind::Redirect { at: 3 }));
         assert_eq!(parse_redirect(b"/a/"), Err(ErrorKind::Redirect { at: 3 }));
-        assert_eq!(parse_redirect(b"/../../etc/passwd"), Err(ErrorKind::Redirect { at: 1 }));
-        assert_eq!(parse_redirect(b"/a/./b"), Err(ErrorKind::Redirect { at: 3 }));
+        assert_eq!(
+            parse_redirect(b"/../../etc/passwd"),
+            Err(ErrorKind::Redirect { at: 1 })
+        );
+        assert_eq!(
+            parse_redirect(b"/a/./b"),
+            Err(ErrorKind::Redirect { at: 3 })
+        );
         assert_eq!(parse_redirect(b"/a\0"), Err(ErrorKind::Redirect { at: 1 }));
     }
 }

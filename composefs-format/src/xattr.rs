@@ -43,7 +43,10 @@ pub fn split_name(name: &[u8]) -> (u8, &[u8]) {
 /// The name filter bit of an xattr: `xxh32(suffix, SEED + index) % 32`.
 #[must_use]
 pub fn filter_bit(index: u8, suffix: &[u8]) -> u32 {
-    xxh32(suffix, EROFS_XATTR_FILTER_SEED.wrapping_add(u32::from(index))) % EROFS_XATTR_FILTER_BITS
+    xxh32(
+        suffix,
+        EROFS_XATTR_FILTER_SEED.wrapping_add(u32::from(index)),
+    ) % EROFS_XATTR_FILTER_BITS
 }
 
 /// One xattr, borrowed from the image.
@@ -112,7 +115,9 @@ impl<'a> Xattr<'a> {
         if prefix.len() <= p.len() {
             p.starts_with(prefix)
         } else {
-            prefix.strip_prefix(p).is_some_and(|rest| self.suffix.starts_with(rest))
+            prefix
+                .strip_prefix(p)
+                .is_some_and(|rest| self.suffix.starts_with(rest))
         }
     }
 
@@ -126,7 +131,10 @@ impl<'a> Xattr<'a> {
         let len = out.len() as u64;
         let dst = out
             .get_mut(..n)
-            .ok_or(Error::new(ErrorKind::BufferTooSmall { needed: n as u64, len }))?;
+            .ok_or(Error::new(ErrorKind::BufferTooSmall {
+                needed: n as u64,
+                len,
+            }))?;
         let (a, b) = dst.split_at_mut(p.len());
         a.copy_from_slice(p);
         b.copy_from_slice(self.suffix);
@@ -158,7 +166,9 @@ impl<'a> Xattrs<'a> {
         let nid = inode.nid();
         let area_offset = inode.xattr_offset();
         let isize = inode.xattr_size();
-        let area = image.slice(area_offset, isize).map_err(|e| e.with_nid(nid))?;
+        let area = image
+            .slice(area_offset, isize)
+            .map_err(|e| e.with_nid(nid))?;
         if isize == 0 {
             return Ok(Self {
                 image,
@@ -177,7 +187,10 @@ impl<'a> Xattrs<'a> {
             XATTR_IBODY_HEADER_SIZE.wrapping_add(4u64.wrapping_mul(u64::from(shared_count)));
         if needed > isize {
             return Err(Error::at_nid(
-                ErrorKind::XattrSharedCount { shared_count, xattr_isize: isize },
+                ErrorKind::XattrSharedCount {
+                    shared_count,
+                    xattr_isize: isize,
+                },
                 nid,
             )
             .with_offset(area_offset));
@@ -221,7 +234,12 @@ impl<'a> Xattrs<'a> {
     /// stops after the first error.
     #[must_use]
     pub fn iter(&self) -> XattrIter<'a> {
-        XattrIter { xattrs: *self, next_shared: 0, pos: 0, done: false }
+        XattrIter {
+            xattrs: *self,
+            next_shared: 0,
+            pos: 0,
+            done: false,
+        }
     }
 
     /// The xattr named `name`, if present. The name filter is not consulted, so a lying
@@ -246,14 +264,19 @@ impl<'a> Xattrs<'a> {
     /// [`ErrorKind::XattrNotFound`], [`ErrorKind::BufferTooSmall`] with the size needed,
     /// or a malformed entry.
     pub fn get(&self, name: &[u8], out: &mut [u8]) -> Result<usize> {
-        let x = self.find(name)?.ok_or(Error::at_nid(ErrorKind::XattrNotFound, self.nid))?;
+        let x = self
+            .find(name)?
+            .ok_or(Error::at_nid(ErrorKind::XattrNotFound, self.nid))?;
         let v = x.value();
         if out.is_empty() {
             return Ok(v.len());
         }
         let len = out.len() as u64;
         let dst = out.get_mut(..v.len()).ok_or(Error::at_nid(
-            ErrorKind::BufferTooSmall { needed: v.len() as u64, len },
+            ErrorKind::BufferTooSmall {
+                needed: v.len() as u64,
+                len,
+            },
             self.nid,
         ))?;
         dst.copy_from_slice(v);
@@ -275,7 +298,10 @@ impl<'a> Xattrs<'a> {
         }
         if out.len() < needed {
             return Err(Error::at_nid(
-                ErrorKind::BufferTooSmall { needed: needed as u64, len: out.len() as u64 },
+                ErrorKind::BufferTooSmall {
+                    needed: needed as u64,
+                    len: out.len() as u64,
+                },
                 self.nid,
             ));
         }
@@ -316,7 +342,10 @@ impl<'a> Xattrs<'a> {
         let computed = self.computed_filter()?;
         if computed != self.name_filter {
             return Err(Error::at_nid(
-                ErrorKind::XattrNameFilter { stored: self.name_filter, computed },
+                ErrorKind::XattrNameFilter {
+                    stored: self.name_filter,
+                    computed,
+                },
                 self.nid,
             )
             .with_offset(self.area_offset));
@@ -333,8 +362,12 @@ impl<'a> Xattrs<'a> {
         let header: &XattrEntry = bytes::view(data, offset)?;
         let name_len = u64::from(header.e_name_len);
         let value_len = u64::from(header.e_value_size.get());
-        let body = XATTR_ENTRY_SIZE.wrapping_add(name_len).wrapping_add(value_len);
-        let padded = body.div_ceil(XATTR_ENTRY_SIZE).wrapping_mul(XATTR_ENTRY_SIZE);
+        let body = XATTR_ENTRY_SIZE
+            .wrapping_add(name_len)
+            .wrapping_add(value_len);
+        let padded = body
+            .div_ceil(XATTR_ENTRY_SIZE)
+            .wrapping_mul(XATTR_ENTRY_SIZE);
         if offset.checked_add(padded).map_or(true, |end| end > limit) {
             return Err(ErrorKind::XattrEntryBounds {
                 pos: offset,
@@ -352,7 +385,16 @@ impl<'a> Xattrs<'a> {
         if index == EROFS_XATTR_INDEX_NONE && suffix.is_empty() {
             return Err(ErrorKind::XattrEmptyName);
         }
-        Ok((Xattr { index, suffix, value, shared_id: None, offset }, padded))
+        Ok((
+            Xattr {
+                index,
+                suffix,
+                value,
+                shared_id: None,
+                offset,
+            },
+            padded,
+        ))
     }
 }
 
@@ -490,7 +532,10 @@ mod tests {
         let mut v = [0u8; 4];
         assert_eq!(xs.get(b"user.a", &mut v).unwrap(), 1);
         assert_eq!(xs.get(b"user.a", &mut []).unwrap(), 1);
-        assert_eq!(xs.get(b"user.b", &mut v).unwrap_err().kind(), ErrorKind::XattrNotFound);
+        assert_eq!(
+            xs.get(b"user.b", &mut v).unwrap_err().kind(),
+            ErrorKind::XattrNotFound
+        );
         let mut list = [0u8; 64];
         let n = xs.list(&mut list).unwrap();
         assert_eq!(&list[..n], b"user.a\0trusted.overlay.metacopy\0");
@@ -520,7 +565,13 @@ mod tests {
         };
         let mut m = img.clone();
         m[1312 + 4] = 7;
-        assert_eq!(kind_of(&m), ErrorKind::XattrSharedCount { shared_count: 7, xattr_isize: 36 });
+        assert_eq!(
+            kind_of(&m),
+            ErrorKind::XattrSharedCount {
+                shared_count: 7,
+                xattr_isize: 36
+            }
+        );
         let mut m = img.clone();
         m[1312 + 17] = 5;
         assert_eq!(kind_of(&m), ErrorKind::XattrNameIndex { index: 5 });
@@ -546,7 +597,10 @@ mod tests {
     fn split_name_uses_the_first_matching_prefix() {
         assert_eq!(split_name(b"user.x"), (1, &b"x"[..]));
         assert_eq!(split_name(b"system.posix_acl_access"), (2, &b""[..]));
-        assert_eq!(split_name(b"trusted.overlay.redirect"), (4, &b"overlay.redirect"[..]));
+        assert_eq!(
+            split_name(b"trusted.overlay.redirect"),
+            (4, &b"overlay.redirect"[..])
+        );
         assert_eq!(split_name(b"lustre.lov"), (0, &b"lustre.lov"[..]));
     }
 }

@@ -47,11 +47,17 @@ impl Map {
     }
 
     fn inline(&self, path: &str) -> usize {
-        self.image().lookup_path(path.as_bytes()).unwrap().inline_offset() as usize
+        self.image()
+            .lookup_path(path.as_bytes())
+            .unwrap()
+            .inline_offset() as usize
     }
 
     fn xattr_area(&self, path: &str) -> usize {
-        self.image().lookup_path(path.as_bytes()).unwrap().xattr_offset() as usize
+        self.image()
+            .lookup_path(path.as_bytes())
+            .unwrap()
+            .xattr_offset() as usize
     }
 
     /// Offset of the entry header of xattr `name` of `path`.
@@ -63,21 +69,39 @@ impl Map {
 
     /// Offset of the 12-byte dirent of `name` in directory `dir`.
     fn dirent(&self, dir: &str, name: &str) -> usize {
-        let d = self.image().lookup_path(dir.as_bytes()).unwrap().dir().unwrap();
+        let d = self
+            .image()
+            .lookup_path(dir.as_bytes())
+            .unwrap()
+            .dir()
+            .unwrap();
         d.lookup(name.as_bytes()).unwrap().unwrap().offset() as usize
     }
 
     /// Offset of the name bytes of `name` in directory `dir`.
     fn name(&self, dir: &str, name: &str) -> usize {
-        let d = self.image().lookup_path(dir.as_bytes()).unwrap().dir().unwrap();
+        let d = self
+            .image()
+            .lookup_path(dir.as_bytes())
+            .unwrap()
+            .dir()
+            .unwrap();
         let e = d.lookup(name.as_bytes()).unwrap().unwrap();
         e.name().as_ptr() as usize - self.img.as_ptr() as usize
     }
 
     /// Every dirent of directory `dir` in order, as (record offset, name).
     fn dirents(&self, dir: &str) -> Vec<(usize, Vec<u8>)> {
-        let d = self.image().lookup_path(dir.as_bytes()).unwrap().dir().unwrap();
-        d.entries().map(|e| e.unwrap()).map(|e| (e.offset() as usize, e.name().to_vec())).collect()
+        let d = self
+            .image()
+            .lookup_path(dir.as_bytes())
+            .unwrap()
+            .dir()
+            .unwrap();
+        d.entries()
+            .map(|e| e.unwrap())
+            .map(|e| (e.offset() as usize, e.name().to_vec()))
+            .collect()
     }
 }
 
@@ -124,7 +148,9 @@ fn cases() -> Vec<Case> {
             row: 1,
             what: "composefs magic",
             mutate: |_, i| put32(i, 0, 0xdead_beef),
-            expect: Reject(C, |k| matches!(k, ErrorKind::ComposefsMagic { magic: 0xdead_beef })),
+            expect: Reject(C, |k| {
+                matches!(k, ErrorKind::ComposefsMagic { magic: 0xdead_beef })
+            }),
         },
         Case {
             row: 1,
@@ -136,14 +162,21 @@ fn cases() -> Vec<Case> {
             row: 1,
             what: "composefs header version 2",
             mutate: |_, i| put32(i, 4, 2),
-            expect: Reject(U, |k| matches!(k, ErrorKind::ComposefsHeaderVersion { version: 2 })),
+            expect: Reject(U, |k| {
+                matches!(k, ErrorKind::ComposefsHeaderVersion { version: 2 })
+            }),
         },
         Case {
             row: 1,
             what: "composefs_version 2",
             mutate: |_, i| put32(i, 12, 2),
             expect: Reject(U, |k| {
-                matches!(k, ErrorKind::ComposefsVersion { composefs_version: 2 })
+                matches!(
+                    k,
+                    ErrorKind::ComposefsVersion {
+                        composefs_version: 2
+                    }
+                )
             }),
         },
         Case {
@@ -168,13 +201,17 @@ fn cases() -> Vec<Case> {
             row: 3,
             what: "incompat 48BIT",
             mutate: |_, i| put32(i, SB + 80, 0x80),
-            expect: Reject(U, |k| matches!(k, ErrorKind::IncompatFeatures { incompat: 0x80 })),
+            expect: Reject(U, |k| {
+                matches!(k, ErrorKind::IncompatFeatures { incompat: 0x80 })
+            }),
         },
         Case {
             row: 3,
             what: "incompat compression",
             mutate: |_, i| put32(i, SB + 80, 0x3),
-            expect: Reject(U, |k| matches!(k, ErrorKind::IncompatFeatures { incompat: 0x3 })),
+            expect: Reject(U, |k| {
+                matches!(k, ErrorKind::IncompatFeatures { incompat: 0x3 })
+            }),
         },
         Case {
             row: 3,
@@ -192,13 +229,17 @@ fn cases() -> Vec<Case> {
             row: 4,
             what: "dirblkbits 1",
             mutate: |_, i| i[SB + 90] = 1,
-            expect: Reject(U, |k| matches!(k, ErrorKind::DirBlockBits { dirblkbits: 1 })),
+            expect: Reject(U, |k| {
+                matches!(k, ErrorKind::DirBlockBits { dirblkbits: 1 })
+            }),
         },
         Case {
             row: 4,
             what: "SB_CHKSUM with a wrong checksum",
             mutate: |_, i| put32(i, SB + 8, 0x7),
-            expect: Reject(C, |k| matches!(k, ErrorKind::SuperblockChecksum { stored: 0, .. })),
+            expect: Reject(C, |k| {
+                matches!(k, ErrorKind::SuperblockChecksum { stored: 0, .. })
+            }),
         },
         Case {
             row: 4,
@@ -214,7 +255,9 @@ fn cases() -> Vec<Case> {
             row: 4,
             what: "unknown compat feature",
             mutate: |_, i| put32(i, SB + 8, 0x6 | 0x10),
-            expect: Reject(U, |k| matches!(k, ErrorKind::CompatFeatures { compat: 0x10 })),
+            expect: Reject(U, |k| {
+                matches!(k, ErrorKind::CompatFeatures { compat: 0x10 })
+            }),
         },
         Case {
             row: 5,
@@ -249,14 +292,24 @@ fn cases() -> Vec<Case> {
             row: 8,
             what: "meta_blkaddr 0x100000",
             mutate: |_, i| put32(i, SB + 40, 0x10_0000),
-            expect: Reject(U, |k| matches!(k, ErrorKind::MetaBlkaddr { meta_blkaddr: 0x10_0000 })),
+            expect: Reject(U, |k| {
+                matches!(
+                    k,
+                    ErrorKind::MetaBlkaddr {
+                        meta_blkaddr: 0x10_0000
+                    }
+                )
+            }),
         },
         Case {
             row: 9,
             what: "xattr_blkaddr past the end",
             mutate: |_, i| put32(i, SB + 44, 0x00FF_FFFF),
             expect: Reject(C, |k| {
-                matches!(k, ErrorKind::OutOfBounds { .. } | ErrorKind::DataBlocks { .. })
+                matches!(
+                    k,
+                    ErrorKind::OutOfBounds { .. } | ErrorKind::DataBlocks { .. }
+                )
             }),
         },
         Case {
@@ -273,7 +326,10 @@ fn cases() -> Vec<Case> {
             what: "truncated to three blocks",
             mutate: |_, i| i.truncate(3 * 4096),
             expect: Reject(C, |k| {
-                matches!(k, ErrorKind::OutOfBounds { .. } | ErrorKind::DataBlocks { .. })
+                matches!(
+                    k,
+                    ErrorKind::OutOfBounds { .. } | ErrorKind::DataBlocks { .. }
+                )
             }),
         },
         Case {
@@ -383,7 +439,10 @@ fn cases() -> Vec<Case> {
                 put32(i, o + 8, 2 * 4096 + 4000)
             },
             expect: Reject(C, |k| {
-                matches!(k, ErrorKind::InlineCrossesBlock { .. } | ErrorKind::DataBlocks { .. })
+                matches!(
+                    k,
+                    ErrorKind::InlineCrossesBlock { .. } | ErrorKind::DataBlocks { .. }
+                )
             }),
         },
         Case {
@@ -393,7 +452,15 @@ fn cases() -> Vec<Case> {
                 let o = m.inode("/plain");
                 put32(i, o + 16, u32::MAX)
             },
-            expect: Reject(C, |k| matches!(k, ErrorKind::DataBlocks { blkaddr: u32::MAX, .. })),
+            expect: Reject(C, |k| {
+                matches!(
+                    k,
+                    ErrorKind::DataBlocks {
+                        blkaddr: u32::MAX,
+                        ..
+                    }
+                )
+            }),
         },
         Case {
             row: 16,
@@ -427,7 +494,9 @@ fn cases() -> Vec<Case> {
                 let b = u32::from_le_bytes(i[l + 16..l + 20].try_into().unwrap());
                 put32(i, p + 16, b)
             },
-            expect: Reject(C, |k| matches!(k, ErrorKind::DataOverlap { other: Some(_), .. })),
+            expect: Reject(C, |k| {
+                matches!(k, ErrorKind::DataOverlap { other: Some(_), .. })
+            }),
         },
         Case {
             row: 17,
@@ -445,7 +514,9 @@ fn cases() -> Vec<Case> {
                 let o = m.inode("/longlink");
                 put32(i, o + 8, 4096)
             },
-            expect: Reject(C, |k| matches!(k, ErrorKind::SizeForType { size: 4096, .. })),
+            expect: Reject(C, |k| {
+                matches!(k, ErrorKind::SizeForType { size: 4096, .. })
+            }),
         },
         Case {
             row: 17,
@@ -499,7 +570,15 @@ fn cases() -> Vec<Case> {
                 let o = m.inode("/dir");
                 put16(i, o + 6, 7)
             },
-            expect: Reject(C, |k| matches!(k, ErrorKind::DirNlink { nlink: 7, expected: 3 })),
+            expect: Reject(C, |k| {
+                matches!(
+                    k,
+                    ErrorKind::DirNlink {
+                        nlink: 7,
+                        expected: 3
+                    }
+                )
+            }),
         },
         Case {
             row: 19,
@@ -527,7 +606,9 @@ fn cases() -> Vec<Case> {
                 i[o + 16] = 0;
                 put32(i, o + 8, u32::MAX)
             },
-            expect: Reject(C, |k| matches!(k, ErrorKind::TooManyChunks { chunks: 1_048_576 })),
+            expect: Reject(C, |k| {
+                matches!(k, ErrorKind::TooManyChunks { chunks: 1_048_576 })
+            }),
         },
         Case {
             row: 20,
@@ -537,7 +618,10 @@ fn cases() -> Vec<Case> {
                 i[o + 16] = 0
             },
             expect: Reject(C, |k| {
-                matches!(k, ErrorKind::ChunkNotHole { .. } | ErrorKind::InodeOverlap { .. })
+                matches!(
+                    k,
+                    ErrorKind::ChunkNotHole { .. } | ErrorKind::InodeOverlap { .. }
+                )
             }),
         },
         Case {
@@ -547,7 +631,15 @@ fn cases() -> Vec<Case> {
                 let o = m.inline("/ext");
                 put32(i, o, 0)
             },
-            expect: Reject(C, |k| matches!(k, ErrorKind::ChunkNotHole { index: 0, blkaddr: 0 })),
+            expect: Reject(C, |k| {
+                matches!(
+                    k,
+                    ErrorKind::ChunkNotHole {
+                        index: 0,
+                        blkaddr: 0
+                    }
+                )
+            }),
         },
         Case {
             row: 21,
@@ -576,7 +668,9 @@ fn cases() -> Vec<Case> {
                 assert_eq!(o, first);
                 put16(i, o + 8, 0)
             },
-            expect: Reject(C, |k| matches!(k, ErrorKind::DirentNameOff0 { nameoff: 0, .. })),
+            expect: Reject(C, |k| {
+                matches!(k, ErrorKind::DirentNameOff0 { nameoff: 0, .. })
+            }),
         },
         Case {
             row: 22,
@@ -595,7 +689,9 @@ fn cases() -> Vec<Case> {
                 let o = m.dirents("/")[0].0;
                 put16(i, o + 8, 4096)
             },
-            expect: Reject(C, |k| matches!(k, ErrorKind::DirentNameOff0 { nameoff: 4096, .. })),
+            expect: Reject(C, |k| {
+                matches!(k, ErrorKind::DirentNameOff0 { nameoff: 4096, .. })
+            }),
         },
         Case {
             row: 23,
@@ -616,7 +712,15 @@ fn cases() -> Vec<Case> {
                 let o = d.last().unwrap().0;
                 put16(i, o + 8, 0xFFFF)
             },
-            expect: Reject(C, |k| matches!(k, ErrorKind::DirentNameOff { nameoff: 0xFFFF, .. })),
+            expect: Reject(C, |k| {
+                matches!(
+                    k,
+                    ErrorKind::DirentNameOff {
+                        nameoff: 0xFFFF,
+                        ..
+                    }
+                )
+            }),
         },
         Case {
             row: 23,
@@ -627,7 +731,10 @@ fn cases() -> Vec<Case> {
                 put16(i, o + 8, 4095)
             },
             expect: Reject(C, |k| {
-                matches!(k, ErrorKind::DirentNameOff { .. } | ErrorKind::DirentNameLen { .. })
+                matches!(
+                    k,
+                    ErrorKind::DirentNameOff { .. } | ErrorKind::DirentNameLen { .. }
+                )
             }),
         },
         Case {
@@ -657,7 +764,9 @@ fn cases() -> Vec<Case> {
                 let n = get16(i, d[2].0 + 8);
                 put16(i, d[3].0 + 8, n + 300)
             },
-            expect: Reject(C, |k| matches!(k, ErrorKind::DirentNameLen { len: 300, .. })),
+            expect: Reject(C, |k| {
+                matches!(k, ErrorKind::DirentNameLen { len: 300, .. })
+            }),
         },
         Case {
             row: 25,
@@ -723,7 +832,9 @@ fn cases() -> Vec<Case> {
                 let o = m.dirent("/dir/sub", "leaf");
                 put64(i, o, 36)
             },
-            expect: Reject(C, |k| matches!(k, ErrorKind::DirectoryLinkedTwice { nid: 36, .. })),
+            expect: Reject(C, |k| {
+                matches!(k, ErrorKind::DirectoryLinkedTwice { nid: 36, .. })
+            }),
         },
         Case {
             row: 28,
@@ -781,7 +892,9 @@ fn cases() -> Vec<Case> {
                 let o = m.dirent("/", "fifo");
                 i[o + 10] = 0
             },
-            expect: Reject(C, |k| matches!(k, ErrorKind::DirentFileType { file_type: 0, .. })),
+            expect: Reject(C, |k| {
+                matches!(k, ErrorKind::DirentFileType { file_type: 0, .. })
+            }),
         },
         Case {
             row: 31,
@@ -808,8 +921,12 @@ fn cases() -> Vec<Case> {
             what: "order broken across a block boundary",
             mutate: |m, i| {
                 let d = m.dirents("/dir");
-                let first_of_block1 =
-                    d.iter().find(|(o, _)| o / 4096 != d[0].0 / 4096).unwrap().1.clone();
+                let first_of_block1 = d
+                    .iter()
+                    .find(|(o, _)| o / 4096 != d[0].0 / 4096)
+                    .unwrap()
+                    .1
+                    .clone();
                 let o = m.name("/dir", std::str::from_utf8(&first_of_block1).unwrap());
                 i[o] = b'a';
             },
@@ -886,7 +1003,13 @@ fn cases() -> Vec<Case> {
                 i[o + 4] = 255
             },
             expect: Reject(C, |k| {
-                matches!(k, ErrorKind::XattrSharedCount { shared_count: 255, .. })
+                matches!(
+                    k,
+                    ErrorKind::XattrSharedCount {
+                        shared_count: 255,
+                        ..
+                    }
+                )
             }),
         },
         Case {
@@ -942,7 +1065,9 @@ fn cases() -> Vec<Case> {
                 let o = m.xattr("/inline", b"user.inline");
                 i[o + 1] = 0x80
             },
-            expect: Reject(U, |k| matches!(k, ErrorKind::XattrNameIndex { index: 0x80 })),
+            expect: Reject(U, |k| {
+                matches!(k, ErrorKind::XattrNameIndex { index: 0x80 })
+            }),
         },
         Case {
             row: 38,
@@ -1038,7 +1163,10 @@ fn cases() -> Vec<Case> {
                 i[o + 4 + 7] = b'X'
             },
             expect: Reject(C, |k| {
-                matches!(k, ErrorKind::MissingMetacopy | ErrorKind::OverlayXattr { .. })
+                matches!(
+                    k,
+                    ErrorKind::MissingMetacopy | ErrorKind::OverlayXattr { .. }
+                )
             }),
         },
         Case {
@@ -1052,7 +1180,13 @@ fn cases() -> Vec<Case> {
             what: "ACL flag cleared although an ACL exists",
             mutate: |_, i| put32(i, 8, 0),
             expect: Reject(C, |k| {
-                matches!(k, ErrorKind::HasAclMismatch { flag: false, found: true })
+                matches!(
+                    k,
+                    ErrorKind::HasAclMismatch {
+                        flag: false,
+                        found: true
+                    }
+                )
             }),
         },
         Case {
@@ -1063,7 +1197,13 @@ fn cases() -> Vec<Case> {
                 put32(i, o + 28, 5)
             },
             expect: Reject(C, |k| {
-                matches!(k, ErrorKind::InodeReserved { field: "i_reserved2", value: 5 })
+                matches!(
+                    k,
+                    ErrorKind::InodeReserved {
+                        field: "i_reserved2",
+                        value: 5
+                    }
+                )
             }),
         },
         Case {
@@ -1091,14 +1231,20 @@ fn every_catalogue_row_has_a_case() {
     let rows: std::collections::BTreeSet<u32> = cases().iter().map(|c| c.row).collect();
     // Rows 42 (deep) and 43 (huge work) are also covered by tests/tests/reader_deep.rs.
     for row in 1..=43 {
-        assert!(rows.contains(&row), "catalogue row {row} has no hostile case");
+        assert!(
+            rows.contains(&row),
+            "catalogue row {row} has no hostile case"
+        );
     }
 }
 
 #[test]
 fn hostile_images_are_rejected_with_the_expected_class() {
     let map = Map::new();
-    assert!(check_bytes(&map.img).is_sound(), "the base image must be valid");
+    assert!(
+        check_bytes(&map.img).is_sound(),
+        "the base image must be valid"
+    );
     for case in cases() {
         let mut img = map.img.clone();
         (case.mutate)(&map, &mut img);
@@ -1130,7 +1276,12 @@ fn lookup_misses_names_of_an_unsorted_directory_but_terminates() {
     // Rename the first name of the last of the three blocks of /dir to sort first.
     let d = map.dirents("/dir");
     let last_block = d.last().unwrap().0 / 4096;
-    let first_of_block1 = d.iter().find(|(o, _)| o / 4096 == last_block).unwrap().1.clone();
+    let first_of_block1 = d
+        .iter()
+        .find(|(o, _)| o / 4096 == last_block)
+        .unwrap()
+        .1
+        .clone();
     let o = map.name("/dir", std::str::from_utf8(&first_of_block1).unwrap());
     img[o] = b'a';
     let image = Image::open(&img).unwrap();
@@ -1138,7 +1289,9 @@ fn lookup_misses_names_of_an_unsorted_directory_but_terminates() {
     let mut renamed = first_of_block1.clone();
     renamed[0] = b'a';
     // Listed by readdir, not found by the kernel-style binary search: the check reports it.
-    assert!(dir.entries().any(|e| e.unwrap().name() == renamed.as_slice()));
+    assert!(dir
+        .entries()
+        .any(|e| e.unwrap().name() == renamed.as_slice()));
     assert_eq!(dir.lookup(&renamed).unwrap(), None);
 }
 

@@ -13,7 +13,12 @@ const DEPTH: usize = 10_000;
 
 /// Runs `f` on a thread with a 64 KiB stack.
 fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::Builder::new().stack_size(64 * 1024).spawn(f).unwrap().join().unwrap()
+    std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
 }
 
 fn deepest_path() -> Vec<u8> {
@@ -73,7 +78,11 @@ fn reference_built_image_with_500k_entries_passes_check() {
     let dir = tempfile::tempdir().unwrap();
     let (img, _) = reference_build(&mk, None, &wide_dump(500, 1000), &[], dir.path(), "wide");
     let report = check_bytes(&img);
-    assert!(report.is_sound(), "{:?}", &report.problems()[..report.problems().len().min(5)]);
+    assert!(
+        report.is_sound(),
+        "{:?}",
+        &report.problems()[..report.problems().len().min(5)]
+    );
     // 500,000 files, 500 directories, and the 256 root whiteout stubs, plus "." and "..".
     assert!(report.stats().entries >= 500_000 + 500 + 256);
     assert_eq!(report.stats().directories, 501);

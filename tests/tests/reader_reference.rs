@@ -51,10 +51,16 @@ fn committed_reference_images_match_reference_dumps() {
         compare(name, &our_dump(&image), &parse_dump(&expected), errors);
         let report = check_bytes(&bytes);
         if OUT_OF_LINE_CHUNK_MAP.contains(&name) {
-            assert!(!report.is_sound(), "{name}: the out-of-line chunk map must be rejected");
+            assert!(
+                !report.is_sound(),
+                "{name}: the out-of-line chunk map must be rejected"
+            );
             // The ACL flag cannot be confirmed when the inode carrying the ACL is unreadable.
             assert!(
-                report.problems().iter().any(|p| is_chunk_map_error(p.error.kind()))
+                report
+                    .problems()
+                    .iter()
+                    .any(|p| is_chunk_map_error(p.error.kind()))
                     && report.problems().iter().all(|p| {
                         is_chunk_map_error(p.error.kind())
                             || matches!(p.error.kind(), ErrorKind::HasAclMismatch { .. })
@@ -82,8 +88,10 @@ fn committed_images_are_what_the_reference_builds() {
 
 #[test]
 fn large_upstream_assets_built_by_the_reference() {
-    let (Some(mk), Some(info)) = (reference_tool("mkcomposefs"), reference_tool("composefs-info"))
-    else {
+    let (Some(mk), Some(info)) = (
+        reference_tool("mkcomposefs"),
+        reference_tool("composefs-info"),
+    ) else {
         return skip("reference mkcomposefs/composefs-info not installed");
     };
     let dir = tempfile::tempdir().unwrap();
@@ -106,13 +114,18 @@ fn large_upstream_assets_built_by_the_reference() {
         );
         done += 1;
     }
-    assert_eq!(done, 4, "config, config-with-hard-link, cs9 minimal and developer");
+    assert_eq!(
+        done, 4,
+        "config, config-with-hard-link, cs9 minimal and developer"
+    );
 }
 
 #[test]
 fn random_dumps_built_by_the_reference_read_back_and_pass_check() {
-    let (Some(mk), Some(info)) = (reference_tool("mkcomposefs"), reference_tool("composefs-info"))
-    else {
+    let (Some(mk), Some(info)) = (
+        reference_tool("mkcomposefs"),
+        reference_tool("composefs-info"),
+    ) else {
         return skip("reference mkcomposefs/composefs-info not installed");
     };
     let dir = tempfile::tempdir().unwrap();
@@ -120,7 +133,9 @@ fn random_dumps_built_by_the_reference_read_back_and_pass_check() {
     for seed in 1..=60u64 {
         let entries = 10 + (seed as usize * 37) % 400;
         let whiteouts = seed % 3 != 0;
-        let Some(dump) = composefs_conformance::gen_dump(seed, entries, whiteouts) else { return };
+        let Some(dump) = composefs_conformance::gen_dump(seed, entries, whiteouts) else {
+            return;
+        };
         for args in [&[][..], &["--min-version=1"][..]] {
             let tag = format!("seed{seed}-{}", args.len());
             let (bytes, dumped) = reference_build(&mk, Some(&info), &dump, args, dir.path(), &tag);

@@ -71,7 +71,11 @@ pub fn parse_dump(text: &[u8]) -> Vec<Record> {
     let mut out = Vec::new();
     for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let fields: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
-        assert!(fields.len() >= 11, "short dump line {}", String::from_utf8_lossy(line));
+        assert!(
+            fields.len() >= 11,
+            "short dump line {}",
+            String::from_utf8_lossy(line)
+        );
         let (hardlink, mode) = match fields[2].strip_prefix(b"@") {
             Some(m) => (true, m),
             None => (false, fields[2]),
@@ -308,7 +312,11 @@ pub fn compare(
         assert_eq!(got.hardlink, want.hardlink, "{name}: {p}: hardlink");
         assert_eq!(got.mode, want.mode, "{name}: {p}: mode");
         assert_eq!(got.nlink, want.nlink, "{name}: {p}: nlink");
-        assert_eq!((got.uid, got.gid), (want.uid, want.gid), "{name}: {p}: uid/gid");
+        assert_eq!(
+            (got.uid, got.gid),
+            (want.uid, want.gid),
+            "{name}: {p}: uid/gid"
+        );
         assert_eq!(got.rdev, want.rdev, "{name}: {p}: rdev");
         assert_eq!(got.mtime, want.mtime, "{name}: {p}: mtime");
         assert_eq!(got.payload, want.payload, "{name}: {p}: payload");
@@ -346,7 +354,11 @@ pub fn reference_build(
     );
     let image = std::fs::read(&img_path).unwrap();
     let dumped = info.map(|info| {
-        let out = Command::new(info).arg("dump").arg(&img_path).output().unwrap();
+        let out = Command::new(info)
+            .arg("dump")
+            .arg(&img_path)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{tag}: composefs-info dump failed");
         out.stdout
     });
@@ -364,7 +376,9 @@ pub fn walk_everything(bytes: &[u8]) -> usize {
         let _ = p.error.to_string();
         let _ = p.error.class();
     }
-    let Ok(image) = Image::open(bytes) else { return calls };
+    let Ok(image) = Image::open(bytes) else {
+        return calls;
+    };
     let _ = (
         image.format_version(),
         image.has_acl(),
@@ -382,7 +396,9 @@ pub fn walk_everything(bytes: &[u8]) -> usize {
         }
         budget -= 1;
         calls += 1;
-        let Ok(inode) = image.inode(nid) else { continue };
+        let Ok(inode) = image.inode(nid) else {
+            continue;
+        };
         let _ = (
             inode.mode(),
             inode.uid(),
@@ -432,7 +448,11 @@ pub fn walk_everything(bytes: &[u8]) -> usize {
                 names.push(e.name().to_vec());
                 let resumed = dir.entries_from(e.position()).next();
                 if let Some(Ok(r)) = resumed {
-                    assert_eq!(r.name(), e.name(), "resuming at a position yields that entry");
+                    assert_eq!(
+                        r.name(),
+                        e.name(),
+                        "resuming at a position yields that entry"
+                    );
                 }
                 stack.push(e.nid());
             }
@@ -500,7 +520,11 @@ pub fn deep_chain_image(depth: usize) -> Vec<u8> {
     for i in 0..=depth {
         let leaf = i == depth;
         let nid = (offsets[i] / 32) as u64;
-        let parent = if i == 0 { nid } else { (offsets[i - 1] / 32) as u64 };
+        let parent = if i == 0 {
+            nid
+        } else {
+            (offsets[i - 1] / 32) as u64
+        };
         let mut entries: Vec<(u64, &[u8])> = vec![(nid, b"."), (parent, b"..")];
         if !leaf {
             entries.push(((offsets[i + 1] / 32) as u64, b"d"));
