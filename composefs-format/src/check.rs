@@ -231,10 +231,10 @@ struct Walker<'a> {
     report: Report<'a>,
     dirs: NidSet,
     inodes: NidSet,
-    extents: Vec<(u64, u64, u64)>,
-    data: Vec<(u64, u64, u64)>,
+    extents: Vec<(u64, u64, u64, Location<'a>)>,
+    data: Vec<(u64, u64, u64, Location<'a>)>,
     acl_found: bool,
-    first_shared: Option<(u64, u32, u64)>,
+    first_shared: Option<(u64, u32, u64, Location<'a>)>,
     shared_end: u64,
     stack: Vec<(u64, u64, u64)>,
 }
@@ -446,9 +446,10 @@ impl<'a> Walker<'a> {
         let nid = inode.nid();
         let at = |kind| Error::at_nid(kind, nid).with_offset(inode.offset());
         self.report.stats.inodes = self.report.stats.inodes.saturating_add(1);
-        self.extents.push((inode.offset(), inode.extent_end(), nid));
+        self.extents
+            .push((inode.offset(), inode.extent_end(), nid, loc));
         if let Some((blk, count)) = inode.data_blocks() {
-            self.data.push((u64::from(blk), count, nid));
+            self.data.push((u64::from(blk), count, nid, loc));
         }
         if let Some((field, value)) = inode.reserved_field() {
             self.report
@@ -507,9 +508,9 @@ impl<'a> Walker<'a> {
                 self.shared_end = self.shared_end.max(x.offset().saturating_add(body));
                 if self
                     .first_shared
-                    .map_or(true, |(off, _, _)| x.offset() < off)
+                    .map_or(true, |(off, _, _, _)| x.offset() < off)
                 {
-                    self.first_shared = Some((x.offset(), id, nid));
+                    self.first_shared = Some((x.offset(), id, nid, loc));
                 }
             }
             if overlay::is_internal(&x) {
@@ -584,9 +585,10 @@ impl<'a> Walker<'a> {
                 Location::Image,
             );
         }
-        self.extents.sort_unstable();
+        self.extents
+            .sort_unstable_by_key(|&(start, end, nid, _)| (start, end, nid));
         let mut max_end: Option<(u64, u64)> = None;
-        for &(start, end, nid) in &self.extents {
+        for &(start, end, nid, loc) in &self.extents {
             if let Some((prev_end, prev_nid)) = max_end {
                 if start < prev_end {
                     self.report.push(
@@ -599,7 +601,7 @@ impl<'a> Walker<'a> {
                             nid,
                         )
                         .with_offset(start),
-                        Location::Dir { nid },
+                        loc,
                     );
                 }
             }
@@ -608,19 +610,20 @@ impl<'a> Walker<'a> {
             }
         }
         let inodes_end = max_end.map_or(0, |(e, _)| e);
-        if let Some((offset, id, nid)) = self.first_shared {
+        if let Some((offset, id, nid, loc)) = self.first_shared {
             if offset < inodes_end {
                 self.report.push(
                     Error::at_nid(ErrorKind::SharedXattrInInodes { id, offset }, nid)
                         .with_offset(offset),
-                    Location::Dir { nid },
+                    loc,
                 );
             }
         }
         let data_start = inodes_end.max(self.shared_end).div_ceil(EROFS_BLKSIZ);
-        self.data.sort_unstable();
+        self.data
+            .sort_unstable_by_key(|&(blk, count, nid, _)| (blk, count, nid));
         let mut prev: Option<(u64, u64)> = None;
-        for &(blk, count, nid) in &self.data {
+        for &(blk, count, nid, loc) in &self.data {
             let blkaddr = u32::try_from(blk).unwrap_or(u32::MAX);
             let other = if blk < data_start {
                 Some(None)
@@ -637,7 +640,7 @@ impl<'a> Walker<'a> {
                         },
                         nid,
                     ),
-                    Location::Dir { nid },
+                    loc,
                 );
             }
             let end = blk.saturating_add(count);

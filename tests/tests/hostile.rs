@@ -1324,3 +1324,25 @@ proptest! {
         walk_everything(&img);
     }
 }
+
+#[test]
+fn overlap_problems_name_the_inode_by_path() {
+    let map = Map::new();
+    let mut img = map.img.clone();
+    let plain = map.inode("/plain");
+    let dir = map.inode("/dir");
+    let blk = u32::from_le_bytes(img[dir + 16..dir + 20].try_into().unwrap());
+    put32(&mut img, plain + 16, blk);
+    let report = check_bytes(&img);
+    let p = report
+        .problems()
+        .iter()
+        .find(|p| matches!(p.error.kind(), ErrorKind::DataOverlap { .. }))
+        .unwrap();
+    let path = report.path(p);
+    assert!(
+        path == b"/plain" || path == b"/dir",
+        "{}",
+        String::from_utf8_lossy(&path)
+    );
+}
