@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use composefs_conformance::{gen_dump, reference_tool, skip};
-use writer_support::{dump, first_difference, fsck, our_image, reference_image, Line};
+use writer_support::{
+    assert_sound, dump, first_difference, fsck, our_image, reference_image, Line,
+};
 
 /// The three version settings of the reference test suite: default, v0 only, v1.
 const SETTINGS: [(&[&str], u32, u32); 3] = [
@@ -33,6 +35,7 @@ fn compare(tool: &std::path::Path, label: &str, dump: &[u8], check: bool) -> usi
                 first_difference(dump, min, max, &ours, &theirs)
             );
         }
+        assert_sound(&ours, label);
         if check && args.is_empty() {
             if let Some(result) = fsck(&ours) {
                 result.unwrap_or_else(|e| panic!("{label}: fsck.erofs: {e}"));

@@ -89,6 +89,13 @@ pub enum WriteErrorKind {
     /// A symlink target or backing path containing a NUL byte.
     #[error("contains a NUL byte")]
     PayloadNul,
+    /// A backing path that is not a relative path of non-empty components other than `.`
+    /// and `..`: overlayfs would resolve its redirect outside the object store.
+    #[error("backing path is not a plain relative path (byte {at})")]
+    PayloadNotRelative {
+        /// Offset of the first offending byte in the path.
+        at: usize,
+    },
     /// A regular file's backing path longer than 4095 bytes.
     #[error("backing path of {len} bytes exceeds the maximum of 4095")]
     PayloadTooLong {
@@ -145,9 +152,7 @@ pub enum WriteErrorKind {
     },
     /// A chunk map that does not fit in the block after the inode and its xattrs. The
     /// reference moves it out of line, which EROFS cannot read; we refuse.
-    #[error(
-        "the {chunks}-entry chunk map of this file cannot be stored inline after its xattrs"
-    )]
+    #[error("the {chunks}-entry chunk map of this file cannot be stored inline after its xattrs")]
     ChunkMapNotInline {
         /// Chunk map entries.
         chunks: u64,
@@ -185,6 +190,7 @@ impl WriteErrorKind {
             Self::SymlinkTargetEmpty
             | Self::SymlinkTargetTooLong { .. }
             | Self::PayloadNul
+            | Self::PayloadNotRelative { .. }
             | Self::PayloadTooLong { .. } => Some("PAYLOAD"),
             Self::XattrNameEmpty { .. }
             | Self::XattrNameTooLong { .. }

@@ -1,30 +1,6 @@
-//! The fixed names the writer adds to a tree (SPEC.md 4.2 and 4.3): overlayfs xattr names,
-//! the names of the 256 root whiteout stubs, and the xattrs that mark POSIX ACLs.
-//!
-//! Defined here until the reader's `overlay` module exports the overlay names.
-
-/// Prefix of the xattrs overlayfs interprets; user xattrs with it are escaped.
-pub(super) const OVERLAY_PREFIX: &[u8] = b"trusted.overlay.";
-/// What [`OVERLAY_PREFIX`] becomes when escaped: overlayfs strips one `overlay.` level.
-pub(super) const OVERLAY_ESCAPED_PREFIX: &[u8] = b"trusted.overlay.overlay.";
-/// Marks a regular file whose data lives in a lower (data-only) layer.
-pub(super) const OVERLAY_METACOPY: &[u8] = b"trusted.overlay.metacopy";
-/// Path of the backing object, relative to the data-only layers.
-pub(super) const OVERLAY_REDIRECT: &[u8] = b"trusted.overlay.redirect";
-/// Set on the root: the image hides whatever lies below it.
-pub(super) const OVERLAY_OPAQUE: &[u8] = b"trusted.overlay.opaque";
-/// Escaped whiteout marker on a converted whiteout.
-pub(super) const OVERLAY_ESCAPED_WHITEOUT: &[u8] = b"trusted.overlay.overlay.whiteout";
-/// Escaped marker on a directory holding converted whiteouts.
-pub(super) const OVERLAY_ESCAPED_WHITEOUTS: &[u8] = b"trusted.overlay.overlay.whiteouts";
-/// Escaped opaque marker on a directory holding converted whiteouts (format version 1).
-pub(super) const OVERLAY_ESCAPED_OPAQUE: &[u8] = b"trusted.overlay.overlay.opaque";
-/// Unprivileged (userxattr) whiteout marker on a converted whiteout.
-pub(super) const OVERLAY_USER_WHITEOUT: &[u8] = b"user.overlay.whiteout";
-/// Unprivileged marker on a directory holding converted whiteouts.
-pub(super) const OVERLAY_USER_WHITEOUTS: &[u8] = b"user.overlay.whiteouts";
-/// Unprivileged opaque marker on a directory holding converted whiteouts (version 1).
-pub(super) const OVERLAY_USER_OPAQUE: &[u8] = b"user.overlay.opaque";
+//! The fixed names the writer adds to a tree besides the overlay xattrs of
+//! [`crate::overlay`] (SPEC.md 4.2 and 4.3): the names of the 256 root whiteout stubs, the
+//! root label they copy, and the xattrs that mark POSIX ACLs.
 
 /// The root's SELinux label, copied onto every root stub.
 pub(super) const SECURITY_SELINUX: &[u8] = b"security.selinux";

@@ -257,18 +257,29 @@ pub(super) fn chunking(size: u64) -> (u32, u64) {
     (bits, size.div_ceil(chunk))
 }
 
+/// Checks a regular file's backing path: at most 4095 bytes without NUL and, when it
+/// becomes a redirect (external files), components separated by single `/`, none empty,
+/// `.` or `..`.
 fn check_payload(id: NodeId, node: &Node) -> Result<(), WriteError> {
     let Some(payload) = &node.payload else {
         return Ok(());
     };
+    let fail = |kind| Err(WriteError::at(id, kind));
     if payload.len() > MAX_PAYLOAD_LEN {
-        return Err(WriteError::at(
-            id,
-            WriteErrorKind::PayloadTooLong { len: payload.len() },
-        ));
+        return fail(WriteErrorKind::PayloadTooLong { len: payload.len() });
     }
     if payload.contains(&0) {
-        return Err(WriteError::at(id, WriteErrorKind::PayloadNul));
+        return fail(WriteErrorKind::PayloadNul);
+    }
+    let redirected = node.size > 0 && node.content.is_none() && !payload.is_empty();
+    if redirected {
+        let mut at = 0usize;
+        for component in payload.split(|&b| b == b'/') {
+            if component.is_empty() || component == b"." || component == b".." {
+                return fail(WriteErrorKind::PayloadNotRelative { at });
+            }
+            at = at.saturating_add(component.len()).saturating_add(1);
+        }
     }
     Ok(())
 }

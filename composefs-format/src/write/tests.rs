@@ -526,6 +526,31 @@ fn every_limit_is_an_error_naming_the_node() {
         },
         WriteErrorKind::ContentSizeMismatch { len: 10, size: 11 },
     );
+    for (path, at) in [
+        (&b"/abs"[..], 0),
+        (b"a//b", 2),
+        (b"a/../b", 2),
+        (b"./a", 0),
+        (b"a/", 2),
+    ] {
+        let node = Node {
+            payload: Some(path.to_vec()),
+            ..file(1)
+        };
+        check(node, WriteErrorKind::PayloadNotRelative { at });
+    }
+    // Unused backing paths (inline or empty files) are not redirects.
+    let mut t = Tree::new(dir());
+    add(
+        &mut t,
+        NodeId::ROOT,
+        b"e",
+        Node {
+            payload: Some(b"/abs".to_vec()),
+            ..file(0)
+        },
+    );
+    assert!(plan(&t, &Options::default()).is_ok());
     check(
         Node {
             payload: Some(vec![b'p'; 4096]),
@@ -723,15 +748,28 @@ fn describe_offset_names_every_structure() {
 #[test]
 fn errors_display_node_field_and_problem() {
     let mut t = Tree::new(dir());
-    let bad = add(&mut t, NodeId::ROOT, b"p", Node { payload: Some(b"ab/cd".to_vec()), ..file(1 << 53) });
-    let err = plan(&t, &Options::default()).map(|l| l.image_size()).unwrap_err();
+    let bad = add(
+        &mut t,
+        NodeId::ROOT,
+        b"p",
+        Node {
+            payload: Some(b"ab/cd".to_vec()),
+            ..file(1 << 53)
+        },
+    );
+    let err = plan(&t, &Options::default())
+        .map(|l| l.image_size())
+        .unwrap_err();
     assert_eq!(err.node(), Some(bad));
     assert_eq!(err.kind().field(), Some("SIZE"));
     assert_eq!(
         alloc::string::ToString::to_string(&err),
         "node 1: SIZE: the 1024-entry chunk map of this file cannot be stored inline after its xattrs"
     );
-    let kind = WriteErrorKind::XattrValueTooLong { index: 2, len: 70000 };
+    let kind = WriteErrorKind::XattrValueTooLong {
+        index: 2,
+        len: 70000,
+    };
     assert_eq!(
         alloc::string::ToString::to_string(&kind),
         "xattr 3: value of 70000 bytes exceeds the maximum of 65535"

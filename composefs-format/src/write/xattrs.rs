@@ -10,16 +10,17 @@ use alloc::vec::Vec;
 use core::cmp::Ordering;
 
 use super::error::{WriteError, WriteErrorKind};
-use super::names::{
-    METACOPY_HEADER, OVERLAY_ESCAPED_OPAQUE, OVERLAY_ESCAPED_PREFIX, OVERLAY_ESCAPED_WHITEOUT,
-    OVERLAY_ESCAPED_WHITEOUTS, OVERLAY_METACOPY, OVERLAY_OPAQUE, OVERLAY_PREFIX, OVERLAY_REDIRECT,
-    OVERLAY_USER_OPAQUE, OVERLAY_USER_WHITEOUT, OVERLAY_USER_WHITEOUTS, SECURITY_SELINUX,
-};
+use super::names::{METACOPY_HEADER, SECURITY_SELINUX};
 use super::split::Split;
 use crate::limits::{MAX_XATTR_NAME_LEN, MAX_XATTR_VALUE_LEN};
 use crate::ondisk::{
     FileType, XattrEntry, EROFS_XATTR_FILTER_DEFAULT, EROFS_XATTR_FILTER_SEED, XATTR_ENTRY_SIZE,
     XATTR_PREFIXES,
+};
+use crate::overlay::{
+    OPAQUE_ROOT_VALUE, OPAQUE_WHITEOUTS_VALUE, OVERLAY_ESCAPED_PREFIX, OVERLAY_PREFIX,
+    XATTR_ESCAPED_OPAQUE, XATTR_ESCAPED_WHITEOUT, XATTR_ESCAPED_WHITEOUTS, XATTR_METACOPY,
+    XATTR_OPAQUE, XATTR_REDIRECT, XATTR_USER_OPAQUE, XATTR_USER_WHITEOUT, XATTR_USER_WHITEOUTS,
 };
 use crate::sink::Sink;
 use crate::tree::{Node, NodeId};
@@ -153,25 +154,25 @@ pub(super) fn collect_node<'t>(
             Some(digest) => Split::pair(&METACOPY_HEADER, digest),
             None => Split::default(),
         };
-        own.set(OVERLAY_METACOPY, metacopy);
+        own.set(XATTR_METACOPY, metacopy);
         if let Some(payload) = node.payload.as_deref().filter(|p| !p.is_empty()) {
-            own.set(OVERLAY_REDIRECT, Split::pair(b"/", payload));
+            own.set(XATTR_REDIRECT, Split::pair(b"/", payload));
         }
     }
     if node.is_whiteout() {
-        own.set(OVERLAY_ESCAPED_WHITEOUT, Split::default());
-        own.set(OVERLAY_USER_WHITEOUT, Split::default());
+        own.set(XATTR_ESCAPED_WHITEOUT, Split::default());
+        own.set(XATTR_USER_WHITEOUT, Split::default());
     }
     if cx.has_whiteout_child {
-        own.set(OVERLAY_ESCAPED_WHITEOUTS, Split::default());
-        own.set(OVERLAY_USER_WHITEOUTS, Split::default());
+        own.set(XATTR_ESCAPED_WHITEOUTS, Split::default());
+        own.set(XATTR_USER_WHITEOUTS, Split::default());
         if cx.version >= 1 {
-            own.set(OVERLAY_ESCAPED_OPAQUE, Split::whole(b"x"));
-            own.set(OVERLAY_USER_OPAQUE, Split::whole(b"x"));
+            own.set(XATTR_ESCAPED_OPAQUE, Split::whole(OPAQUE_WHITEOUTS_VALUE));
+            own.set(XATTR_USER_OPAQUE, Split::whole(OPAQUE_WHITEOUTS_VALUE));
         }
     }
     if cx.is_root {
-        own.set(OVERLAY_OPAQUE, Split::whole(b"y"));
+        own.set(XATTR_OPAQUE, Split::whole(OPAQUE_ROOT_VALUE));
     }
     let extra = own.extra;
     out.extend(extra);

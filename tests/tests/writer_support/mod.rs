@@ -350,3 +350,26 @@ pub fn fsck(image: &[u8]) -> Option<Result<(), String>> {
         ))
     })
 }
+
+/// Panics with the problems the reader's structural check finds in `image`, if any.
+pub fn assert_sound(image: &[u8], label: &str) {
+    let report = composefs_format::check::check_bytes(image);
+    if !report.is_sound() {
+        let problems: Vec<String> = report
+            .problems()
+            .iter()
+            .take(10)
+            .map(|p| {
+                format!(
+                    "{} at {}",
+                    p.error,
+                    String::from_utf8_lossy(&report.path(p))
+                )
+            })
+            .collect();
+        panic!(
+            "{label}: check found {} problems: {problems:#?}",
+            report.problems().len()
+        );
+    }
+}
