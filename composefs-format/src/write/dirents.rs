@@ -116,27 +116,48 @@ impl DirSize {
     }
 }
 
-/// Packs the names greedily into blocks; the last, partial block stays inline when it
-/// holds at most half a block.
+/// Packs names greedily into blocks, one entry size at a time; the last, partial block
+/// stays inline when it holds at most half a block.
+#[derive(Debug, Default)]
+pub(super) struct DirSizer {
+    blocks: u64,
+    used: u64,
+}
+
+impl DirSizer {
+    /// Adds an entry taking `len` bytes.
+    pub(super) fn add(&mut self, len: u64) {
+        if self.used.saturating_add(len) > EROFS_BLKSIZ {
+            self.blocks = self.blocks.saturating_add(1);
+            self.used = 0;
+        }
+        self.used = self.used.saturating_add(len);
+    }
+
+    /// The size of the entries added.
+    pub(super) fn finish(self) -> DirSize {
+        if self.used > EROFS_BLKSIZ / 2 {
+            DirSize {
+                blocks: self.blocks.saturating_add(1),
+                tail: 0,
+            }
+        } else {
+            DirSize {
+                blocks: self.blocks,
+                tail: self.used,
+            }
+        }
+    }
+}
+
+/// The size of a directory with these entries.
+#[cfg(test)]
 pub(super) fn dir_size(children: Children<'_>) -> DirSize {
-    let mut blocks = 0u64;
-    let mut used = 0u64;
+    let mut sizer = DirSizer::default();
     for child in children {
-        let len = child.size();
-        if used.saturating_add(len) > EROFS_BLKSIZ {
-            blocks = blocks.saturating_add(1);
-            used = 0;
-        }
-        used = used.saturating_add(len);
+        sizer.add(child.size());
     }
-    if used > EROFS_BLKSIZ / 2 {
-        DirSize {
-            blocks: blocks.saturating_add(1),
-            tail: 0,
-        }
-    } else {
-        DirSize { blocks, tail: used }
-    }
+    sizer.finish()
 }
 
 /// Cuts the names into the groups [`dir_size`] counted: each fills one block, the last

@@ -104,7 +104,7 @@ impl Layout<'_> {
         out.expect(self.inodes_end.saturating_add(self.shared.size))?;
         out.pad_to(self.data_start)?;
         for inode in &self.inodes {
-            out.expect(inode.first_block.saturating_mul(EROFS_BLKSIZ))?;
+            out.expect(self.first_block(inode).saturating_mul(EROFS_BLKSIZ))?;
             self.emit_blocks(&mut out, inode, &mut scratch)?;
         }
         out.expect(self.image_size())
@@ -162,6 +162,11 @@ impl Layout<'_> {
         };
         let i_format = (layout << EROFS_I_DATALAYOUT_BIT) | u16::from(!inode.compact);
         let icount = u16::try_from(inode.xattr_icount()).map_err(inconsistent)?;
+        let i_u = if inode.blocks > 0 {
+            u32::try_from(self.first_block(inode)).map_err(inconsistent)?
+        } else {
+            inode.i_u
+        };
         if inode.compact {
             let raw = CompactInode {
                 i_format: i_format.into(),
@@ -169,7 +174,7 @@ impl Layout<'_> {
                 i_mode: inode.mode.into(),
                 i_nlink: u16::try_from(inode.nlink).map_err(inconsistent)?.into(),
                 i_size: u32::try_from(inode.size).map_err(inconsistent)?.into(),
-                i_u: inode.i_u.into(),
+                i_u: i_u.into(),
                 i_ino: ino.into(),
                 i_uid: u16::try_from(inode.uid).map_err(inconsistent)?.into(),
                 i_gid: u16::try_from(inode.gid).map_err(inconsistent)?.into(),
@@ -182,7 +187,7 @@ impl Layout<'_> {
                 i_xattr_icount: icount.into(),
                 i_mode: inode.mode.into(),
                 i_size: inode.size.into(),
-                i_u: inode.i_u.into(),
+                i_u: i_u.into(),
                 i_ino: ino.into(),
                 i_uid: inode.uid.into(),
                 i_gid: inode.gid.into(),
@@ -298,7 +303,7 @@ impl Layout<'_> {
             Body::Symlink => out.bytes(self.payload(inode))?,
             Body::External { .. } | Body::Empty => {}
         }
-        out.pad_to(start.saturating_add(inode.blocks.saturating_mul(EROFS_BLKSIZ)))
+        out.pad_to(start.saturating_add(u64::from(inode.blocks).saturating_mul(EROFS_BLKSIZ)))
     }
 
     /// Writes one block's (or the tail's) dirents, then their names.

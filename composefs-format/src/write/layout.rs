@@ -25,8 +25,8 @@ pub(super) enum Body {
     Inline,
     /// A chunk map of `chunks` holes; the data lives in the object store.
     External {
-        /// Number of chunk map entries.
-        chunks: u64,
+        /// Number of chunk map entries (at most 1024).
+        chunks: u16,
     },
     /// The symlink target.
     Symlink,
@@ -34,66 +34,67 @@ pub(super) enum Body {
     Empty,
 }
 
-/// The plan of one inode.
+/// The plan of one inode (about 100 bytes: an image may have millions).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct InodePlan {
+    /// Byte offset of the inode (a multiple of 32; nid = pos / 32).
+    pub(super) pos: u64,
+    /// `i_size`.
+    pub(super) size: u64,
+    pub(super) mtime: Mtime,
     pub(super) origin: Origin,
     /// Breadth-first index of the parent directory (the root's is 0).
     pub(super) parent: u32,
-    pub(super) body: Body,
-    /// `i_mode`: the mode as stored, truncated to 16 bits.
-    pub(super) mode: u16,
     pub(super) nlink: u32,
     pub(super) uid: u32,
     pub(super) gid: u32,
-    pub(super) mtime: Mtime,
-    /// `i_size`.
-    pub(super) size: u64,
+    /// `i_u` (rdev or chunk format) for an inode without data blocks; one with blocks
+    /// stores its first block there, which [`Layout::first_block`] gives.
+    pub(super) i_u: u32,
+    /// Range of the inode's xattrs in [`Layout::xattrs`].
+    pub(super) xattrs: (u32, u32),
+    /// Size of the xattr area (0 without xattrs).
+    pub(super) xattr_size: u32,
+    pub(super) name_filter: u32,
+    /// Bytes stored inline after the xattrs (at most 4096).
+    pub(super) tail: u32,
+    /// Data blocks.
+    pub(super) blocks: u32,
+    /// Data blocks of all inodes before this one.
+    pub(super) blocks_before: u32,
+    pub(super) body: Body,
+    /// `i_mode`: the mode as stored, truncated to 16 bits.
+    pub(super) mode: u16,
+    pub(super) shared_count: u8,
     /// Every condition for a compact inode holds except possibly the mtime.
     pub(super) compact_fits: bool,
     /// The inode is written in the 32-byte compact form.
     pub(super) compact: bool,
-    /// `i_u`: start block, rdev or chunk format.
-    pub(super) i_u: u32,
-    /// Range of the inode's xattrs in [`Layout::xattrs`].
-    pub(super) xattrs: (u32, u32),
-    pub(super) shared_count: u8,
-    /// Size of the xattr area (0 without xattrs).
-    pub(super) xattr_size: u64,
-    pub(super) name_filter: u32,
-    /// Bytes stored inline after the xattrs.
-    pub(super) tail: u64,
-    /// Data blocks.
-    pub(super) blocks: u64,
-    /// Byte offset of the inode (a multiple of 32; nid = pos / 32).
-    pub(super) pos: u64,
-    /// First data block (meaningful when `blocks > 0`; otherwise where it would start).
-    pub(super) first_block: u64,
 }
 
 impl InodePlan {
     pub(super) fn new(origin: Origin, parent: u32) -> Self {
         Self {
+            pos: 0,
+            size: 0,
+            mtime: Mtime::default(),
             origin,
             parent,
-            body: Body::Empty,
-            mode: 0,
             nlink: 0,
             uid: 0,
             gid: 0,
-            mtime: Mtime::default(),
-            size: 0,
-            compact_fits: false,
-            compact: false,
             i_u: 0,
             xattrs: (0, 0),
-            shared_count: 0,
             xattr_size: 0,
             name_filter: 0,
             tail: 0,
             blocks: 0,
-            pos: 0,
-            first_block: 0,
+            blocks_before: 0,
+            body: Body::Empty,
+            mode: 0,
+            shared_count: 0,
+            compact_fits: false,
+            compact: false,
         }
     }
 
@@ -110,14 +111,14 @@ impl InodePlan {
     pub(super) fn end(&self) -> u64 {
         self.pos
             .saturating_add(self.inode_size())
-            .saturating_add(self.xattr_size)
-            .saturating_add(self.tail)
+            .saturating_add(u64::from(self.xattr_size))
+            .saturating_add(u64::from(self.tail))
     }
 
     /// `i_xattr_icount`: 0 without xattrs, else the area's 4-byte units after the first
     /// 12 bytes, plus one.
     pub(super) fn xattr_icount(&self) -> u64 {
-        match self.xattr_size {
+        match u64::from(self.xattr_size) {
             0 => 0,
             size => (size.saturating_sub(12) / 4).saturating_add(1),
         }
@@ -145,7 +146,7 @@ pub struct Layout<'t> {
     /// Every inode's xattrs, each inode's sorted by name.
     pub(super) xattrs: Vec<XattrRef<'t>>,
     pub(super) shared: SharedTable,
-    /// End of the last inode, rounded up to 32: where the shared xattr table starts.
+    /// Where the shared xattr table starts: the end of the last inode, rounded up to 32.
     pub(super) inodes_end: u64,
     /// First data block, as a byte offset.
     pub(super) data_start: u64,
@@ -285,6 +286,11 @@ impl<'t> Layout<'t> {
         })
     }
 
+    /// The first data block of `inode` (meaningful when it has blocks).
+    pub(super) fn first_block(&self, inode: &InodePlan) -> u64 {
+        (self.data_start / EROFS_BLKSIZ).saturating_add(u64::from(inode.blocks_before))
+    }
+
     pub(super) fn inode_of(&self, id: NodeId) -> Option<&InodePlan> {
         let ino = *self.node_inode.get(id.index())?;
         self.inodes.get(usize::try_from(ino).ok()?)
@@ -329,7 +335,7 @@ impl<'t> Layout<'t> {
             if let Some(ino) = next.checked_sub(1) {
                 if let Some(i) = self.inodes.get(ino) {
                     let body = i.pos.saturating_add(i.inode_size());
-                    let xattrs = body.saturating_add(i.xattr_size);
+                    let xattrs = body.saturating_add(u64::from(i.xattr_size));
                     if offset < body {
                         return region(Structure::Inode(info(ino, i)), i.pos, body);
                     }
@@ -374,16 +380,17 @@ impl<'t> Layout<'t> {
             return region(Structure::PastEnd, self.image_size(), u64::MAX);
         }
         let block = offset / EROFS_BLKSIZ;
-        let ino = self
-            .inodes
-            .partition_point(|i| i.first_block.saturating_add(i.blocks) <= block);
+        let relative = block.saturating_sub(self.data_start / EROFS_BLKSIZ);
+        let ino = self.inodes.partition_point(|i| {
+            u64::from(i.blocks_before).saturating_add(u64::from(i.blocks)) <= relative
+        });
         match self.inodes.get(ino) {
-            Some(i) if i.first_block <= block => {
+            Some(i) if u64::from(i.blocks_before) <= relative => {
                 let start = block.saturating_mul(EROFS_BLKSIZ);
                 region(
                     Structure::DataBlock {
                         inode: info(ino, i),
-                        block: block.saturating_sub(i.first_block),
+                        block: relative.saturating_sub(u64::from(i.blocks_before)),
                     },
                     start,
                     start.saturating_add(EROFS_BLKSIZ),

@@ -5,7 +5,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::dirents::{dir_size, Child, Children};
+use super::dirents::{Child, Children, DirSizer};
 use super::error::{WriteError, WriteErrorKind};
 use super::layout::{Body, InodePlan, Layout, Origin};
 use super::names::{POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, ROOT_STUB_COUNT};
@@ -48,17 +48,17 @@ pub(super) fn plan<'t>(tree: &'t Tree, options: &Options) -> Result<Layout<'t>, 
         data_start: 0,
         blocks: 0,
     };
-    walk(&mut layout)?;
-    layout.shared = shared::build(&mut layout.xattrs)?;
+    let hashes = walk(&mut layout)?;
+    layout.shared = shared::build(&mut layout.xattrs, &hashes)?;
+    drop(hashes);
     place(&mut layout)?;
-    assign_blocks(&mut layout)?;
     Ok(layout)
 }
 
 /// Breadth-first walk: orders the inodes and fills in everything that does not depend on
-/// the other inodes (sizes, modes, links, xattrs), plus the image's minimum mtime and ACL
-/// flag.
-fn walk(layout: &mut Layout<'_>) -> Result<(), WriteError> {
+/// the other inodes (sizes, modes, links, xattrs and their name filters), plus the image's
+/// minimum mtime and ACL flag. Returns the [`shared::pair_hash`] of every xattr.
+fn walk(layout: &mut Layout<'_>) -> Result<Vec<u64>, WriteError> {
     let tree = layout.tree;
     let total = tree
         .len()
@@ -66,6 +66,11 @@ fn walk(layout: &mut Layout<'_>) -> Result<(), WriteError> {
         .filter(|&n| u32::try_from(n).is_ok());
     let total = total.ok_or(WriteError::image(WriteErrorKind::TooManyInodes))?;
     layout.inodes.reserve_exact(total);
+    // Images have up to about two xattrs per node (metacopy and redirect). Capacity that is
+    // never written costs no memory, while growing a vector copies it.
+    let expected = tree.len().saturating_mul(2);
+    layout.xattrs.reserve(expected);
+    let mut hashes: Vec<u64> = Vec::with_capacity(expected);
     layout
         .inodes
         .push(InodePlan::new(Origin::Node(NodeId::ROOT), 0));
@@ -79,8 +84,8 @@ fn walk(layout: &mut Layout<'_>) -> Result<(), WriteError> {
         let start = u32::try_from(layout.xattrs.len())
             .map_err(|_| WriteError::image(WriteErrorKind::ImageTooLarge))?;
         let planned = match pending.origin {
-            Origin::Node(id) => plan_node(layout, id, this, pending)?,
-            Origin::RootStub(_) => plan_stub(layout, pending),
+            Origin::Node(id) => plan_node(layout, &mut hashes, id, this, pending)?,
+            Origin::RootStub(_) => plan_stub(layout, &mut hashes, pending),
         };
         let end = u32::try_from(layout.xattrs.len())
             .map_err(|_| WriteError::image(WriteErrorKind::ImageTooLarge))?;
@@ -93,13 +98,14 @@ fn walk(layout: &mut Layout<'_>) -> Result<(), WriteError> {
         }
         ino = ino.saturating_add(1);
     }
-    Ok(())
+    Ok(hashes)
 }
 
 /// Fills in the inode of tree node `id` (breadth-first index `this`); for a directory,
 /// also queues its primary children.
 fn plan_node<'t>(
     layout: &mut Layout<'t>,
+    hashes: &mut Vec<u64>,
     id: NodeId,
     this: u32,
     mut inode: InodePlan,
@@ -131,7 +137,9 @@ fn plan_node<'t>(
     match file_type {
         FileType::Directory => {
             let mut subdirs = 0u32;
+            let mut sizer = DirSizer::default();
             for child in Children::new(node, is_root) {
+                sizer.add(child.size());
                 let origin = match child {
                     Child::Entry(e) if !e.hardlink => {
                         let target = tree
@@ -159,14 +167,14 @@ fn plan_node<'t>(
                 }
                 layout.inodes.push(InodePlan::new(origin, this));
             }
-            let size = dir_size(Children::new(node, is_root));
+            let size = sizer.finish();
             inode.body = Body::Directory;
             inode.nlink = subdirs
                 .checked_add(2)
                 .ok_or(fail(WriteErrorKind::TooManySubdirectories))?;
             inode.size = size.i_size();
-            inode.blocks = size.blocks;
-            inode.tail = size.tail;
+            inode.blocks = narrow(size.blocks, fail)?;
+            inode.tail = narrow(size.tail, fail)?;
             stat_size = inode.size;
         }
         FileType::Regular => {
@@ -177,7 +185,7 @@ fn plan_node<'t>(
             let target = symlink_target(id, node)?;
             inode.body = Body::Symlink;
             inode.size = u64::try_from(target.len()).unwrap_or(u64::MAX);
-            inode.tail = inode.size;
+            inode.tail = narrow(inode.size, fail)?;
             stat_size = inode.size;
         }
         FileType::CharDevice if node.is_whiteout() => {
@@ -198,7 +206,7 @@ fn plan_node<'t>(
         is_root,
         has_whiteout_child,
     };
-    xattrs::collect_node(id, node, cx, &mut layout.xattrs)?;
+    inode.name_filter = xattrs::collect_node(id, node, cx, &mut layout.xattrs, hashes)?;
     layout.has_acl |= node
         .xattrs
         .iter()
@@ -221,13 +229,15 @@ fn plan_regular(id: NodeId, node: &Node, inode: &mut InodePlan) -> Result<(), Wr
             }));
         }
         if node.size > 0 {
-            inode.body = Body::Inline;
-            inode.blocks = node.size / EROFS_BLKSIZ;
-            inode.tail = node.size % EROFS_BLKSIZ;
-            if inode.tail > EROFS_BLKSIZ / 2 {
-                inode.blocks = inode.blocks.saturating_add(1);
-                inode.tail = 0;
+            // At most 5000 bytes: one block and a tail.
+            let (mut blocks, mut tail) = (node.size / EROFS_BLKSIZ, node.size % EROFS_BLKSIZ);
+            if tail > EROFS_BLKSIZ / 2 {
+                blocks = blocks.saturating_add(1);
+                tail = 0;
             }
+            inode.body = Body::Inline;
+            inode.blocks = narrow(blocks, fail)?;
+            inode.tail = narrow(tail, fail)?;
         }
         return Ok(());
     }
@@ -241,10 +251,18 @@ fn plan_regular(id: NodeId, node: &Node, inode: &mut InodePlan) -> Result<(), Wr
             chunks,
         }));
     }
-    inode.body = Body::External { chunks };
-    inode.tail = chunks.saturating_mul(EROFS_BLOCK_MAP_ENTRY_SIZE);
+    inode.body = Body::External {
+        chunks: u16::try_from(chunks).map_err(|_| fail(WriteErrorKind::ImageTooLarge))?,
+    };
+    inode.tail = narrow(chunks.saturating_mul(EROFS_BLOCK_MAP_ENTRY_SIZE), fail)?;
     inode.i_u = chunk_bits.saturating_sub(u32::from(EROFS_BLKSZBITS));
     Ok(())
+}
+
+/// `value` as a `u32` field of the plan; [`WriteErrorKind::ImageTooLarge`] if it does
+/// not fit (only possible for absurdly large directories).
+fn narrow(value: u64, fail: impl Fn(WriteErrorKind) -> WriteError) -> Result<u32, WriteError> {
+    u32::try_from(value).map_err(|_| fail(WriteErrorKind::ImageTooLarge))
 }
 
 /// Chunk size exponent and chunk count of an external file of `size` (> 0) bytes: the
@@ -300,7 +318,7 @@ fn symlink_target(id: NodeId, node: &Node) -> Result<&[u8], WriteError> {
 
 /// Fills in a root stub: a character device 0:0 with the root's owner, mtime and SELinux
 /// label.
-fn plan_stub(layout: &mut Layout<'_>, mut inode: InodePlan) -> InodePlan {
+fn plan_stub(layout: &mut Layout<'_>, hashes: &mut Vec<u64>, mut inode: InodePlan) -> InodePlan {
     let root = layout.tree.root();
     inode.mode = low16(S_IFCHR | 0o644);
     inode.nlink = 1;
@@ -308,7 +326,7 @@ fn plan_stub(layout: &mut Layout<'_>, mut inode: InodePlan) -> InodePlan {
     inode.gid = root.gid;
     inode.mtime = root.mtime;
     inode.compact_fits = root.uid <= U16_MAX && root.gid <= U16_MAX;
-    xattrs::collect_stub(root, &mut layout.xattrs);
+    inode.name_filter = xattrs::collect_stub(root, &mut layout.xattrs, hashes);
     inode
 }
 
@@ -317,6 +335,7 @@ fn plan_stub(layout: &mut Layout<'_>, mut inode: InodePlan) -> InodePlan {
 fn place(layout: &mut Layout<'_>) -> Result<(), WriteError> {
     let build_time = layout.build_time;
     let mut pos = INODES_START;
+    let mut blocks = 0u32;
     let Layout { inodes, xattrs, .. } = layout;
     for inode in inodes.iter_mut() {
         let node = match inode.origin {
@@ -334,19 +353,22 @@ fn place(layout: &mut Layout<'_>) -> Result<(), WriteError> {
             .unwrap_or_default();
         let (shared_count, xattr_size) = xattr_area(own);
         inode.shared_count = shared_count;
-        inode.xattr_size = xattr_size;
+        inode.xattr_size = u32::try_from(xattr_size)
+            .map_err(|_| fail(WriteErrorKind::XattrAreaTooLarge { size: xattr_size }))?;
         if u16::try_from(inode.xattr_icount()).is_err() {
             return Err(fail(WriteErrorKind::XattrAreaTooLarge { size: xattr_size }));
         }
-        inode.name_filter = xattrs::name_filter(own);
 
         pos = round_up(pos, EROFS_SLOTSIZE);
         let head = inode.inode_size().saturating_add(xattr_size);
         let pad = if inode.body == Body::Symlink {
             symlink_padding(pos, head, inode)
         } else {
-            tail_padding(pos, head, inode.tail).ok_or_else(|| match inode.body {
-                Body::External { chunks } => fail(WriteErrorKind::ChunkMapNotInline { chunks }),
+            let tail = u64::from(inode.tail);
+            tail_padding(pos, head, tail).ok_or_else(|| match inode.body {
+                Body::External { chunks } => fail(WriteErrorKind::ChunkMapNotInline {
+                    chunks: u64::from(chunks),
+                }),
                 _ => fail(WriteErrorKind::ImageTooLarge),
             })?
         };
@@ -356,8 +378,13 @@ fn place(layout: &mut Layout<'_>) -> Result<(), WriteError> {
         let end = inode
             .pos
             .checked_add(head)
-            .and_then(|p| p.checked_add(inode.tail));
+            .and_then(|p| p.checked_add(u64::from(inode.tail)));
         pos = end.ok_or(fail(WriteErrorKind::ImageTooLarge))?;
+        // Data blocks are given out in the same order.
+        inode.blocks_before = blocks;
+        blocks = blocks
+            .checked_add(inode.blocks)
+            .ok_or(fail(WriteErrorKind::ImageTooLarge))?;
     }
     let root_nid = layout.root_nid();
     if root_nid > MAX_ROOT_NID {
@@ -367,7 +394,7 @@ fn place(layout: &mut Layout<'_>) -> Result<(), WriteError> {
         ));
     }
     layout.inodes_end = round_up(pos, EROFS_SLOTSIZE);
-    Ok(())
+    finish(layout, blocks)
 }
 
 /// Picks which of an inode's xattrs refer to the shared table (those shared, in name
@@ -396,7 +423,7 @@ fn xattr_area(own: &mut [XattrRef<'_>]) -> (u8, u64) {
 /// Padding before an inode (other than a symlink) at `pos` whose inode and xattrs take
 /// `head` bytes, so that its `tail` does not cross a block boundary: shift by the room
 /// left in the block, rounded up to a slot. `None` when even that does not make it fit
-/// (only possible for chunk maps of more than 1016 entries).
+/// (only possible for chunk maps of more than 1017 entries).
 fn tail_padding(pos: u64, head: u64, tail: u64) -> Option<u64> {
     let room = |at: u64| EROFS_BLKSIZ.saturating_sub(at.saturating_add(head) % EROFS_BLKSIZ);
     let left = room(pos);
@@ -411,7 +438,7 @@ fn tail_padding(pos: u64, head: u64, tail: u64) -> Option<u64> {
 /// xattrs and target would span two blocks, start at the next block. Independently, when
 /// they take a whole block or more, the target moves to a data block of its own.
 fn symlink_padding(pos: u64, head: u64, inode: &mut InodePlan) -> u64 {
-    let total = head.saturating_add(inode.tail);
+    let total = head.saturating_add(u64::from(inode.tail));
     if total >= EROFS_BLKSIZ {
         inode.blocks = 1;
         inode.tail = 0;
@@ -424,9 +451,9 @@ fn symlink_padding(pos: u64, head: u64, inode: &mut InodePlan) -> u64 {
     }
 }
 
-/// Puts the shared xattr table after the inodes and gives out data blocks in
-/// breadth-first order after it.
-fn assign_blocks(layout: &mut Layout<'_>) -> Result<(), WriteError> {
+/// Puts the shared xattr table after the inodes and the `blocks` data blocks after it,
+/// checking that block addresses and shared ids fit 32 bits.
+fn finish(layout: &mut Layout<'_>, blocks: u32) -> Result<(), WriteError> {
     let too_large = || WriteError::image(WriteErrorKind::ImageTooLarge);
     let table_end = layout
         .inodes_end
@@ -438,18 +465,11 @@ fn assign_blocks(layout: &mut Layout<'_>) -> Result<(), WriteError> {
         return Err(too_large());
     }
     layout.data_start = round_up(table_end, EROFS_BLKSIZ);
-    let mut block = layout.data_start / EROFS_BLKSIZ;
-    for inode in &mut layout.inodes {
-        inode.first_block = block;
-        if inode.blocks > 0 {
-            inode.i_u = u32::try_from(block).map_err(|_| too_large())?;
-            block = block.checked_add(inode.blocks).ok_or_else(too_large)?;
-        }
-    }
-    if u32::try_from(block).is_err() {
+    let total = (layout.data_start / EROFS_BLKSIZ).saturating_add(u64::from(blocks));
+    if u32::try_from(total).is_err() {
         return Err(too_large());
     }
-    layout.blocks = block;
+    layout.blocks = total;
     Ok(())
 }
 
