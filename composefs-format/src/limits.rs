@@ -48,3 +48,9 @@ pub const MAX_SHARED_XATTRS_PER_INODE: usize = 128;
 
 /// Largest root nid: the superblock stores it in 16 bits.
 pub const MAX_ROOT_NID: u64 = 65535;
+
+/// Longest dumpfile line the parser reads, newline excluded. The reference has no such
+/// limit. Every field but PATH is bounded (escaped, payload, content, digest and xattrs
+/// together stay below 100 KiB), and 4 MiB still allows a PATH more than a million
+/// directories deep; the limit bounds the memory a streaming read may use.
+pub const MAX_DUMP_LINE_LEN: usize = 4 << 20;
