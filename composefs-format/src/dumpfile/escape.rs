@@ -25,14 +25,33 @@ pub enum EscapeError {
     Unknown(u8),
 }
 
+/// Value of every byte as a hex digit, or `0xff` when it is not one.
+// Evaluated at compile time: an out-of-range index or overflow would fail the build.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut c = 0u8;
+    loop {
+        table[c as usize] = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => 0xff,
+        };
+        if c == 255 {
+            break;
+        }
+        c += 1;
+    }
+    table
+};
+
 /// The value of one hex digit.
 pub(crate) fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c.wrapping_sub(b'0')),
-        b'a'..=b'f' => Some(c.wrapping_sub(b'a').wrapping_add(10)),
-        b'A'..=b'F' => Some(c.wrapping_sub(b'A').wrapping_add(10)),
-        _ => None,
-    }
+    HEX_VALUES
+        .get(usize::from(c))
+        .copied()
+        .filter(|&v| v != 0xff)
 }
 
 /// Appends the decoded form of `field` to `out`.
@@ -42,7 +61,7 @@ pub(crate) fn hex_value(c: u8) -> Option<u8> {
 pub(crate) fn unescape_into(field: &[u8], out: &mut Vec<u8>) -> Result<(), EscapeError> {
     out.reserve(field.len());
     let mut rest = field;
-    while let Some(at) = rest.iter().position(|&b| b == b'\\') {
+    while let Some(at) = super::find::find_byte(rest, b'\\') {
         let (plain, tail) = rest.split_at(at);
         out.extend_from_slice(plain);
         let (decoded, used) = match tail {

@@ -31,10 +31,33 @@ pub(crate) fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
         .map(|i| base.wrapping_add(i))
 }
 
+/// Position of the first byte of `haystack` that is `a` or `b`.
+pub(crate) fn find_either(haystack: &[u8], a: u8, b: u8) -> Option<usize> {
+    let pattern_a = LOW_BITS.wrapping_mul(u64::from(a));
+    let pattern_b = LOW_BITS.wrapping_mul(u64::from(b));
+    let mut chunks = haystack.chunks_exact(8);
+    let mut base = 0usize;
+    for chunk in &mut chunks {
+        let bytes: [u8; 8] = chunk.try_into().unwrap_or_default();
+        let word = u64::from_le_bytes(bytes);
+        let flags = zero_byte_flags(word ^ pattern_a) | zero_byte_flags(word ^ pattern_b);
+        if flags != 0 {
+            let within = usize::try_from(flags.trailing_zeros() >> 3).unwrap_or(0);
+            return Some(base.wrapping_add(within));
+        }
+        base = base.wrapping_add(8);
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|i| base.wrapping_add(i))
+}
+
 #[cfg(test)]
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
-    use super::find_byte;
+    use super::{find_byte, find_either};
     use alloc::vec;
 
     #[test]
@@ -69,5 +92,13 @@ mod tests {
             Some(1)
         );
         assert_eq!(find_byte(&[0x00; 8], 0), Some(0));
+        for at in 0..20 {
+            let mut hay = vec![b'x'; 20];
+            hay[at] = 0;
+            hay[19] = b'\n';
+            assert_eq!(find_either(&hay, b'\n', 0), Some(at));
+        }
+        assert_eq!(find_either(b"abcdefghijklmnop\n", b'\n', 0), Some(16));
+        assert_eq!(find_either(b"abcdefghijk", b'\n', 0), None);
     }
 }

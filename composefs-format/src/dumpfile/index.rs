@@ -202,6 +202,21 @@ impl Cursor {
     ) -> Result<NodeId, ParentError> {
         let parents = path.ends.len().saturating_sub(1);
         let mut depth = 0;
+        // Fast path for siblings and children of the previous entry: the previous path
+        // starts with this one's parent path, followed by a slash or nothing.
+        let parent_end = match parents.checked_sub(1) {
+            Some(last) => path.ends.get(last).copied().unwrap_or(0),
+            None => path.start,
+        };
+        let parent = path.text.get(path.start..parent_end).unwrap_or_default();
+        let old = self.path.text.get(self.path.start..).unwrap_or_default();
+        if parents > 0
+            && self.dirs.len() >= parents
+            && old.starts_with(parent)
+            && matches!(old.get(parent.len()), None | Some(b'/'))
+        {
+            depth = parents;
+        }
         while depth < parents
             && depth < self.dirs.len()
             && path.component(depth) == self.path.component(depth)

@@ -18,12 +18,13 @@ pub(crate) fn parse_u64(text: &[u8], radix: u32) -> Result<u64, ParseErrorKind> 
     }
     let mut value: u64 = 0;
     for &c in text {
-        let digit = char::from(c)
-            .to_digit(radix)
-            .ok_or(ParseErrorKind::NotANumber { radix })?;
+        let digit = u64::from(c.wrapping_sub(b'0'));
+        if digit >= u64::from(radix) {
+            return Err(ParseErrorKind::NotANumber { radix });
+        }
         value = value
             .checked_mul(u64::from(radix))
-            .and_then(|v| v.checked_add(u64::from(digit)))
+            .and_then(|v| v.checked_add(digit))
             .ok_or(ParseErrorKind::NumberTooLarge { max: u64::MAX })?;
     }
     Ok(value)

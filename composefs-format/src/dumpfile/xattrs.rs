@@ -32,6 +32,9 @@ fn cost(x: &Xattr) -> usize {
 /// The text is too long, an item has no `=`, an escape is malformed, a key is empty, too
 /// long or holds NUL, a value is too long, or the budget is exceeded.
 pub(crate) fn parse_xattrs(text: &[u8]) -> Result<Vec<Xattr>, ParseErrorKind> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
     if text.len() > MAX_DUMP_XATTR_TEXT {
         return Err(ParseErrorKind::XattrTextTooLong { len: text.len() });
     }
