@@ -350,3 +350,242 @@ pub fn write_ls(
     print_ls(tree, options, &mut sink).map_err(io_error)?;
     std::io::Write::flush(&mut sink.0)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::dumpfile::{parse_bytes, ParseOptions};
+    use crate::ondisk::{S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG};
+    use crate::tree::{Mtime, Xattr};
+    use alloc::format;
+    use alloc::string::String;
+
+    fn dir() -> Node {
+        Node {
+            nlink: 2,
+            ..Node::with_mode(S_IFDIR | 0o755)
+        }
+    }
+
+    fn print(tree: &Tree, options: &PrintOptions, ls: bool) -> String {
+        let mut out: Vec<u8> = Vec::new();
+        if ls {
+            print_ls(tree, options, &mut out).unwrap();
+        } else {
+            print_dump(tree, options, &mut out).unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Root with `a` (a hard link to `z/f`, which comes later in the walk), a symlink `s`,
+    /// a directory `z` holding the regular file `f`, a character device `c d`, and a
+    /// directory `y` holding a lone `-` file.
+    fn sample() -> Tree {
+        let mut t = Tree::new(Node {
+            mtime: Mtime { sec: -2, nsec: 5 },
+            size: 4096,
+            ..dir()
+        });
+        let f = t
+            .add(Node {
+                mode: S_IFREG | 0o644,
+                nlink: 2,
+                uid: 1000,
+                gid: 4_294_967_295,
+                size: 70_000,
+                payload: Some(b"ab/cd ef".to_vec()),
+                digest: Some([0xa5; 32]),
+                xattrs: vec![
+                    Xattr {
+                        key: b"user.k=1".to_vec(),
+                        value: b"v=\n\x00".to_vec(),
+                    },
+                    Xattr {
+                        key: b"security.selinux".to_vec(),
+                        value: b"-".to_vec(),
+                    },
+                ],
+                ..Node::default()
+            })
+            .unwrap();
+        let z = t.add(dir()).unwrap();
+        let s = t
+            .add(Node {
+                nlink: 1,
+                size: 3,
+                payload: Some(b"a b".to_vec()),
+                ..Node::with_mode(S_IFLNK | 0o777)
+            })
+            .unwrap();
+        let c = t
+            .add(Node {
+                nlink: 1,
+                rdev: 259,
+                ..Node::with_mode(S_IFCHR | 0o1000644)
+            })
+            .unwrap();
+        let y = t.add(dir()).unwrap();
+        let dash = t
+            .add(Node {
+                nlink: 1,
+                size: 1,
+                content: Some(b"-".to_vec()),
+                payload: Some(b"-".to_vec()),
+                ..Node::with_mode(S_IFREG | 0o600)
+            })
+            .unwrap();
+        t.insert_child(NodeId::ROOT, b"a".to_vec(), f, true)
+            .unwrap();
+        t.insert_child(NodeId::ROOT, b"s".to_vec(), s, false)
+            .unwrap();
+        t.insert_child(NodeId::ROOT, b"z".to_vec(), z, false)
+            .unwrap();
+        t.insert_child(z, b"f".to_vec(), f, false).unwrap();
+        t.insert_child(NodeId::ROOT, b"c d".to_vec(), c, false)
+            .unwrap();
+        t.insert_child(NodeId::ROOT, b"y".to_vec(), y, false)
+            .unwrap();
+        t.insert_child(y, b"-".to_vec(), dash, false).unwrap();
+        t.validate().unwrap();
+        t
+    }
+
+    const F_TAIL: &str = "70000 @100644 2 1000 4294967295 0 0.0 ";
+    const DIGEST: &str = "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5";
+
+    #[test]
+    fn dump_lines_escape_each_field_like_the_reference() {
+        let text = print(&sample(), &PrintOptions::default(), false);
+        let f_xattrs = " user.k\\x3d1=v\\x3d\\n\\x00 security.selinux=-";
+        let want = [
+            String::from("/ 4096 40755 2 0 0 0 -2.5 - - -"),
+            format!(
+                "/a {}ab/cd\\x20ef - {DIGEST}{f_xattrs}",
+                F_TAIL.replace('@', "")
+            ),
+            String::from("/c\\x20d 0 1020644 1 0 0 259 0.0 - - -"),
+            String::from("/s 3 120777 1 0 0 0 0.0 a\\x20b - -"),
+            String::from("/y 0 40755 2 0 0 0 0.0 - - -"),
+            String::from("/y/- 1 100600 1 0 0 0 0.0 \\x2d \\x2d -"),
+            String::from("/z 0 40755 2 0 0 0 0.0 - - -"),
+            format!("/z/f {F_TAIL}/a - {DIGEST}{f_xattrs}"),
+        ];
+        assert_eq!(text.lines().collect::<Vec<_>>(), want);
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn primary_style_prints_the_primary_entry_in_full_and_round_trips() {
+        let tree = sample();
+        let options = PrintOptions {
+            hardlinks: HardlinkStyle::Primary,
+            ..Default::default()
+        };
+        let text = print(&tree, &options, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with(&format!("/a {F_TAIL}/z/f - {DIGEST}")),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[7].starts_with("/z/f 70000 100644 2 1000 4294967295 0 0.0 ab/cd\\x20ef"));
+        let parsed = parse_bytes(text.as_bytes(), ParseOptions::strict()).unwrap();
+        let a = parsed.tree.root().child(b"a").unwrap();
+        assert!(a.hardlink);
+        let f = parsed.tree.lookup_path(b"/z/f").unwrap();
+        assert_eq!(a.node, f);
+        assert_eq!(
+            parsed.tree.get(f),
+            tree.get(tree.lookup_path(b"/z/f").unwrap())
+        );
+        // Printing the parsed tree again gives the same text.
+        assert_eq!(print(&parsed.tree, &options, false), text);
+    }
+
+    #[test]
+    fn ls_prints_type_suffixes_and_bare_hard_links() {
+        let text = print(&sample(), &PrintOptions::default(), true);
+        let want = [
+            "/a\t@ ab/cd\\x20ef",
+            "/c d",
+            "/s\t-> a\\x20b",
+            "/y/\t",
+            "/y/-\t@ -",
+            "/z/\t",
+            "/z/f",
+        ];
+        assert_eq!(text.lines().collect::<Vec<_>>(), want);
+        let options = PrintOptions {
+            hardlinks: HardlinkStyle::Primary,
+            ..Default::default()
+        };
+        let text = print(&sample(), &options, true);
+        assert_eq!(text.lines().next(), Some("/a"));
+        assert_eq!(text.lines().last(), Some("/z/f\t@ ab/cd\\x20ef"));
+    }
+
+    #[test]
+    fn filter_keeps_the_root_and_named_top_level_subtrees() {
+        let options = PrintOptions {
+            filter: vec![b"z".to_vec(), b"s".to_vec(), b"nope".to_vec()],
+            ..Default::default()
+        };
+        let text = print(&sample(), &options, false);
+        let paths: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+        assert_eq!(paths, ["/", "/s", "/z", "/z/f"]);
+        // With its first entry filtered out, the hard-linked file is printed in full.
+        assert!(text.contains("/z/f 70000 100644 "));
+        let ls = print(&sample(), &options, true);
+        assert_eq!(
+            ls.lines().collect::<Vec<_>>(),
+            ["/s\t-> a\\x20b", "/z/\t", "/z/f\t@ ab/cd\\x20ef"]
+        );
+    }
+
+    #[test]
+    fn numbers_print_in_full_range() {
+        let mut out = Vec::new();
+        for v in [0u64, 9, 10, 1234567890, u64::MAX] {
+            out.clear();
+            push_u64(&mut out, v);
+            assert_eq!(out, alloc::format!("{v}").into_bytes());
+        }
+        for v in [0u32, 7, 8, 0o100644, u32::MAX] {
+            out.clear();
+            push_octal(&mut out, v);
+            assert_eq!(out, alloc::format!("{v:o}").into_bytes());
+        }
+        let t = Tree::new(Node {
+            mtime: Mtime {
+                sec: i64::MIN,
+                nsec: 999_999_999,
+            },
+            ..dir()
+        });
+        let text = print(&t, &PrintOptions::default(), false);
+        assert_eq!(
+            text,
+            "/ 0 40755 2 0 0 0 -9223372036854775808.999999999 - - -\n"
+        );
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn writers_match_the_sink_printers() {
+        let tree = sample();
+        let options = PrintOptions::default();
+        let mut out = Vec::new();
+        write_dump(&tree, &options, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            print(&tree, &options, false)
+        );
+        let mut out = Vec::new();
+        write_ls(&tree, &options, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            print(&tree, &options, true)
+        );
+    }
+}
