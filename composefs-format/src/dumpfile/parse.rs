@@ -434,7 +434,8 @@ impl Parser {
         Ok(())
     }
 
-    /// The node a non-hard-link line describes.
+    /// The node a non-hard-link line describes. Fields are checked left to right; checks
+    /// that involve two fields come after both.
     fn node(
         &mut self,
         fields: &Fields<'_>,
@@ -444,12 +445,20 @@ impl Parser {
         let strict = self.options.strict;
         let size = parse_u64(fields.size, 10).map_err(|k| (Field::Size, k))?;
         let nlink = parse_u32(fields.nlink, 10).map_err(|k| (Field::Nlink, k))?;
+        if nlink == 0 && file_type != FileType::Directory {
+            return Err((Field::Nlink, ParseErrorKind::ZeroNlink));
+        }
         let uid = parse_u32(fields.uid, 10).map_err(|k| (Field::Uid, k))?;
         let gid = parse_u32(fields.gid, 10).map_err(|k| (Field::Gid, k))?;
         let rdev = parse_u32(fields.rdev, 10).map_err(|k| (Field::Rdev, k))?;
+        let is_device = matches!(file_type, FileType::CharDevice | FileType::BlockDevice);
+        if strict && !is_device && rdev != 0 {
+            return Err((Field::Rdev, ParseErrorKind::RdevOnNonDevice { rdev }));
+        }
+        let rdev = if is_device { rdev } else { 0 };
         let mtime = parse_mtime(fields.mtime).map_err(|k| (Field::Mtime, k))?;
-        let payload = optional(fields.payload).map_err(|k| (Field::Payload, k))?;
-        let mut content = optional(fields.content).map_err(|k| (Field::Content, k))?;
+        let payload = payload(fields.payload, file_type).map_err(|k| (Field::Payload, k))?;
+        let mut content = content(fields.content, size).map_err(|k| (Field::Content, k))?;
         let digest = match fields.digest {
             b"-" => None,
             // A line that ends before DIGEST: harmless where no digest is ever used.
@@ -460,58 +469,13 @@ impl Parser {
                 Some(parse_digest(text).map_err(|k| (Field::Digest, k))?)
             }
         };
-
-        if nlink == 0 && file_type != FileType::Directory {
-            return Err((Field::Nlink, ParseErrorKind::ZeroNlink));
-        }
-        let is_device = matches!(file_type, FileType::CharDevice | FileType::BlockDevice);
-        if strict && !is_device && rdev != 0 {
-            return Err((Field::Rdev, ParseErrorKind::RdevOnNonDevice { rdev }));
-        }
-        let rdev = if is_device { rdev } else { 0 };
-        if let Some(c) = &content {
-            if c.len() > MAX_INLINE_CONTENT {
-                return Err((
-                    Field::Content,
-                    ParseErrorKind::ContentTooLong { len: c.len() },
-                ));
-            }
-            if u64::try_from(c.len()).ok() != Some(size) {
-                return Err((
-                    Field::Content,
-                    ParseErrorKind::ContentSize { len: c.len(), size },
-                ));
-            }
-        }
-        if let Some(p) = &payload {
-            let max = if file_type == FileType::Symlink {
-                MAX_SYMLINK_LEN
-            } else {
-                MAX_PAYLOAD_LEN
-            };
-            if p.len() > max {
-                return Err((
-                    Field::Payload,
-                    ParseErrorKind::PayloadTooLong { len: p.len() },
-                ));
-            }
-            if p.contains(&0) {
-                return Err((Field::Payload, ParseErrorKind::Nul));
-            }
-        }
         let mut size = size;
-        match file_type {
-            FileType::Symlink => {
-                let target = payload
-                    .as_deref()
-                    .filter(|p| !p.is_empty())
-                    .ok_or((Field::Payload, ParseErrorKind::SymlinkWithoutTarget))?;
+        match (file_type, &payload) {
+            (FileType::Symlink, Some(target)) => {
                 let target_len = target.len();
                 if strict && u64::try_from(target_len).ok() != Some(size) {
-                    return Err((
-                        Field::Size,
-                        ParseErrorKind::SymlinkSize { size, target_len },
-                    ));
+                    let kind = ParseErrorKind::SymlinkSize { size, target_len };
+                    return Err((Field::Size, kind));
                 }
                 if strict && content.as_ref().is_some_and(|c| !c.is_empty()) {
                     return Err((Field::Content, ParseErrorKind::SymlinkContent));
@@ -519,15 +483,10 @@ impl Parser {
                 size = u64::try_from(target_len).unwrap_or(u64::MAX);
                 content = None;
             }
-            FileType::Regular => {
-                if let Some(p) = payload.as_deref().filter(|p| !p.is_empty()) {
-                    check_backing_path(p).map_err(|k| (Field::Payload, k))?;
-                }
-                if content.is_none() && size > 0 {
-                    let chunks = chunk_count(size);
-                    if chunks > MAX_CHUNKS {
-                        return Err((Field::Size, ParseErrorKind::TooManyChunks { size, chunks }));
-                    }
+            (FileType::Regular, _) if content.is_none() && size > 0 => {
+                let chunks = chunk_count(size);
+                if chunks > MAX_CHUNKS {
+                    return Err((Field::Size, ParseErrorKind::TooManyChunks { size, chunks }));
                 }
             }
             _ => {}
@@ -548,6 +507,44 @@ impl Parser {
             children: Vec::new(),
         })
     }
+}
+
+/// Decodes and checks PAYLOAD: at most 4095 bytes and no NUL; a symlink needs a
+/// non-empty target; a regular file's backing path must stay inside the object store.
+fn payload(field: &[u8], file_type: FileType) -> Result<Option<Vec<u8>>, ParseErrorKind> {
+    let payload = optional(field)?;
+    if let Some(p) = &payload {
+        let max = if file_type == FileType::Symlink {
+            MAX_SYMLINK_LEN
+        } else {
+            MAX_PAYLOAD_LEN
+        };
+        if p.len() > max {
+            return Err(ParseErrorKind::PayloadTooLong { len: p.len() });
+        }
+        if p.contains(&0) {
+            return Err(ParseErrorKind::Nul);
+        }
+    }
+    match (file_type, payload.as_deref()) {
+        (FileType::Symlink, None | Some(b"")) => Err(ParseErrorKind::SymlinkWithoutTarget),
+        (FileType::Regular, Some(p)) if !p.is_empty() => check_backing_path(p).map(|()| payload),
+        _ => Ok(payload),
+    }
+}
+
+/// Decodes and checks CONTENT: at most 5000 bytes, exactly SIZE bytes.
+fn content(field: &[u8], size: u64) -> Result<Option<Vec<u8>>, ParseErrorKind> {
+    let content = optional(field)?;
+    if let Some(c) = &content {
+        if c.len() > MAX_INLINE_CONTENT {
+            return Err(ParseErrorKind::ContentTooLong { len: c.len() });
+        }
+        if u64::try_from(c.len()).ok() != Some(size) {
+            return Err(ParseErrorKind::ContentSize { len: c.len(), size });
+        }
+    }
+    Ok(content)
 }
 
 /// Adds an entry, mapping a taken name to [`ParseErrorKind::Exists`].
