@@ -61,3 +61,9 @@ pub const MAX_CHECK_DEPTH: u64 = 1 << 16;
 /// Most directory entries the structural check visits (about 30 times the largest real
 /// image measured, a 133,576-entry `/usr`); beyond it the check stops with "limit exceeded".
 pub const MAX_CHECK_ENTRIES: u64 = 1 << 24;
+
+/// Longest dumpfile line the parser reads, newline excluded. The reference has no such
+/// limit. Every field but PATH is bounded (escaped, payload, content, digest and xattrs
+/// together stay below 100 KiB), and 4 MiB still allows a PATH more than a million
+/// directories deep; the limit bounds the memory a streaming read may use.
+pub const MAX_DUMP_LINE_LEN: usize = 4 << 20;
