@@ -1,134 +1,21 @@
-//! Shared pieces of the writer tests: a minimal dump reader (until the real parser is
-//! merged) and running the reference mkcomposefs.
+//! Shared pieces of the writer tests: dumps built in code, our image of a dump, the
+//! reference mkcomposefs, fsck.erofs and the structural check.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use composefs_format::tree::{Mtime, Node, NodeId, Tree};
+use composefs_format::dumpfile::{self, ParseOptions};
+use composefs_format::tree::Tree;
 
-fn unescape(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'\\' {
-            match s[i + 1] {
-                b'\\' => out.push(b'\\'),
-                b'n' => out.push(b'\n'),
-                b'r' => out.push(b'\r'),
-                b't' => out.push(b'\t'),
-                b'x' => {
-                    let hex = std::str::from_utf8(&s[i + 2..i + 4]).unwrap();
-                    out.push(u8::from_str_radix(hex, 16).unwrap());
-                    i += 2;
-                }
-                c => panic!("bad escape {c}"),
-            }
-            i += 2;
-        } else {
-            out.push(s[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-fn optional(s: &[u8]) -> Option<Vec<u8>> {
-    (s != b"-" && !s.is_empty()).then(|| unescape(s))
-}
-
-/// Reads a dump into a tree (lenient: symlink sizes are not checked).
+/// Reads a dump into a tree with the project's parser, in lenient mode (the reference
+/// test suite's mode for the assets it does not run strictly).
 pub fn parse_dump(text: &[u8]) -> Tree {
-    let mut tree: Option<Tree> = None;
-    let mut paths: HashMap<Vec<u8>, NodeId> = HashMap::new();
-    let mut links: Vec<(NodeId, Vec<u8>, Vec<u8>)> = Vec::new();
-    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let mut f: Vec<&[u8]> = line.splitn(12, |&b| b == b' ').collect();
-        // Missing fields read as empty strings.
-        f.resize(f.len().max(11), b"");
-        let path = unescape(f[0]);
-        let comps: Vec<&[u8]> = path
-            .split(|&b| b == b'/')
-            .filter(|c| !c.is_empty())
-            .collect();
-        let (mode_s, hardlink) = match f[2].strip_prefix(b"@") {
-            Some(m) => (m, true),
-            None => (f[2], false),
-        };
-        let num = |b: &[u8]| std::str::from_utf8(b).unwrap().parse::<u64>().unwrap();
-        let mode = u32::from_str_radix(std::str::from_utf8(mode_s).unwrap(), 8).unwrap();
-        let parent_path: Vec<u8> = comps[..comps.len().saturating_sub(1)].join(&b'/');
-        if hardlink {
-            let parent = paths[&parent_path];
-            let target = unescape(f[8]);
-            let target: Vec<u8> = target
-                .split(|&b| b == b'/')
-                .filter(|c| !c.is_empty())
-                .collect::<Vec<_>>()
-                .join(&b'/');
-            links.push((parent, comps.last().unwrap().to_vec(), target));
-            continue;
-        }
-        let mtime_s = std::str::from_utf8(f[7]).unwrap();
-        let (sec, nsec) = mtime_s.split_once('.').unwrap();
-        let mut node = Node {
-            mode,
-            size: num(f[1]),
-            nlink: num(f[3]) as u32,
-            uid: num(f[4]) as u32,
-            gid: num(f[5]) as u32,
-            rdev: num(f[6]) as u32,
-            mtime: Mtime {
-                sec: sec.parse().unwrap(),
-                nsec: nsec.parse().unwrap(),
-            },
-            payload: optional(f[8]),
-            content: optional(f[9]),
-            digest: optional(f[10]).filter(|d| !d.is_empty()).map(|d| {
-                let hex = std::str::from_utf8(&d).unwrap();
-                let mut out = [0u8; 32];
-                for (i, o) in out.iter_mut().enumerate() {
-                    *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
-                }
-                out
-            }),
-            ..Node::default()
-        };
-        if let Some(x) = f.get(11) {
-            for kv in x.split(|&b| b == b' ').filter(|kv| !kv.is_empty()) {
-                let at = kv.iter().position(|&b| b == b'=').unwrap();
-                let (k, v) = (unescape(&kv[..at]), unescape(&kv[at + 1..]));
-                node.set_xattr(k, v);
-            }
-        }
-        if node.file_type() != Some(composefs_format::ondisk::FileType::Regular) {
-            node.content = None;
-            node.digest = None;
-        }
-        match &mut tree {
-            None => {
-                assert!(comps.is_empty(), "root first");
-                tree = Some(Tree::new(node));
-                paths.insert(Vec::new(), NodeId::ROOT);
-            }
-            Some(t) => {
-                let parent = paths[&parent_path];
-                let id = t.add(node).unwrap();
-                t.push_child(parent, comps.last().unwrap().to_vec(), id, false)
-                    .unwrap();
-                paths.insert(comps.join(&b'/'), id);
-            }
-        }
+    match dumpfile::parse_bytes(text, ParseOptions::lenient()) {
+        Ok(parsed) => parsed.tree,
+        Err(e) => panic!("dump does not parse: {e}"),
     }
-    let mut tree = tree.expect("empty dump");
-    for (parent, name, target) in links {
-        let target = paths[&target];
-        tree.push_child(parent, name, target, true).unwrap();
-    }
-    tree.sort_children().unwrap();
-    tree
 }
 
 /// Runs the reference mkcomposefs on `dump` with `args`; `Ok(image)` or `Err(stderr)`.
