@@ -157,6 +157,9 @@ pub enum WriteErrorKind {
         /// Chunk map entries.
         chunks: u64,
     },
+    /// A non-directory with a link count of 0: to the kernel, a deleted inode.
+    #[error("a link count of 0 (only deleted files have no links)")]
+    ZeroLinks,
     /// More subdirectories than a link count can hold.
     #[error("too many subdirectories")]
     TooManySubdirectories,
@@ -199,7 +202,7 @@ impl WriteErrorKind {
             | Self::XattrDuplicate { .. }
             | Self::XattrAreaTooLarge { .. } => Some("XATTR"),
             Self::FileTooLarge { .. } | Self::ChunkMapNotInline { .. } => Some("SIZE"),
-            Self::TooManySubdirectories => Some("NLINK"),
+            Self::TooManySubdirectories | Self::ZeroLinks => Some("NLINK"),
             _ => None,
         }
     }

@@ -196,6 +196,9 @@ fn plan_node<'t>(
         FileType::CharDevice | FileType::BlockDevice => inode.i_u = node.rdev,
         FileType::Fifo | FileType::Socket => {}
     }
+    if inode.nlink == 0 {
+        return Err(fail(WriteErrorKind::ZeroLinks));
+    }
     inode.compact_fits = inode.nlink <= U16_MAX
         && inode.uid <= U16_MAX
         && inode.gid <= U16_MAX

@@ -498,6 +498,13 @@ fn every_limit_is_an_error_naming_the_node() {
         let err = plan(&t, &Options::default()).unwrap_err();
         assert_eq!((err.node(), err.kind()), (Some(id), kind));
     };
+    check(
+        Node {
+            nlink: 0,
+            ..file(0)
+        },
+        WriteErrorKind::ZeroLinks,
+    );
     let link = |target: &[u8]| Node {
         payload: Some(target.to_vec()),
         ..Node::with_mode(S_IFLNK | 0o777)
