@@ -1,5 +1,5 @@
-//! Directory contents as written (SPEC.md 4.4): the tree's entries merged, in byte order,
-//! with `.`, `..` and (in the root) the whiteout stubs `00`..`ff`, then packed into
+//! Directory contents as written (SPEC.md 4.2 and 4.6): the tree's entries merged, in byte
+//! order, with `.`, `..` and (in the root) the whiteout stubs `00`..`ff`, then packed into
 //! 4096-byte blocks and an optional inline tail.
 
 use alloc::vec::Vec;

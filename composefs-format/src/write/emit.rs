@@ -1,4 +1,5 @@
-//! Writing a planned image (SPEC.md 4.9): one pass, front to back, straight into a sink.
+//! Writing a planned image (SPEC.md 4.6 to 4.8): one pass, front to back, straight into a
+//! sink.
 
 use alloc::vec::Vec;
 use zerocopy::IntoBytes;
@@ -26,17 +27,11 @@ struct Counted<'s, S: ?Sized> {
 
 impl<S: Sink + ?Sized> Counted<'_, S> {
     fn bytes(&mut self, bytes: &[u8]) -> Result<(), EmitError<S::Error>> {
-        self.sink.write_all(bytes).map_err(EmitError::Sink)?;
-        self.at = self
-            .at
-            .saturating_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
-        Ok(())
+        self.write_all(bytes).map_err(EmitError::Sink)
     }
 
     fn zeros(&mut self, count: u64) -> Result<(), EmitError<S::Error>> {
-        self.sink.write_zeros(count).map_err(EmitError::Sink)?;
-        self.at = self.at.saturating_add(count);
-        Ok(())
+        self.write_zeros(count).map_err(EmitError::Sink)
     }
 
     /// Pads with zeros up to `offset`; an error if already past it.
@@ -57,7 +52,6 @@ impl<S: Sink + ?Sized> Counted<'_, S> {
     }
 }
 
-/// A sink adapter that counts bytes into the inner sink, for the xattr entry writer.
 impl<S: Sink + ?Sized> Sink for Counted<'_, S> {
     type Error = S::Error;
 

@@ -1,4 +1,4 @@
-//! The shared xattr table (SPEC.md 4.6): every (name, value) pair used by more than one
+//! The shared xattr table (SPEC.md 4.4): every (name, value) pair used by more than one
 //! inode is stored once, after the inodes, and referenced by id.
 
 use alloc::vec;
