@@ -285,8 +285,14 @@ pub const EROFS_XATTR_LONG_PREFIX: u8 = 0x80;
 /// The first match wins; anything else is stored whole with index 0.
 pub const XATTR_PREFIXES: [(u8, &[u8]); 5] = [
     (EROFS_XATTR_INDEX_USER, b"user."),
-    (EROFS_XATTR_INDEX_POSIX_ACL_ACCESS, b"system.posix_acl_access"),
-    (EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT, b"system.posix_acl_default"),
+    (
+        EROFS_XATTR_INDEX_POSIX_ACL_ACCESS,
+        b"system.posix_acl_access",
+    ),
+    (
+        EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT,
+        b"system.posix_acl_default",
+    ),
     (EROFS_XATTR_INDEX_TRUSTED, b"trusted."),
     (EROFS_XATTR_INDEX_SECURITY, b"security."),
 ];
@@ -591,11 +597,18 @@ mod tests {
     fn data_layout_decodes_only_supported_layouts() {
         assert_eq!(DataLayout::from_i_format(0), Ok(DataLayout::FlatPlain));
         assert_eq!(DataLayout::from_i_format(0b101), Ok(DataLayout::FlatInline));
-        assert_eq!(DataLayout::from_i_format(0b1000), Ok(DataLayout::ChunkBased));
+        assert_eq!(
+            DataLayout::from_i_format(0b1000),
+            Ok(DataLayout::ChunkBased)
+        );
         assert_eq!(DataLayout::from_i_format(0b0010), Err(1));
         assert_eq!(DataLayout::from_i_format(0b0110), Err(3));
         assert_eq!(DataLayout::from_i_format(0b1010), Err(5));
-        for layout in [DataLayout::FlatPlain, DataLayout::FlatInline, DataLayout::ChunkBased] {
+        for layout in [
+            DataLayout::FlatPlain,
+            DataLayout::FlatInline,
+            DataLayout::ChunkBased,
+        ] {
             assert_eq!(DataLayout::from_i_format(layout.raw() << 1), Ok(layout));
         }
     }

@@ -99,7 +99,10 @@ impl Node {
     /// A node with the given mode and every other field zero or empty.
     #[must_use]
     pub fn with_mode(mode: u32) -> Self {
-        Self { mode, ..Self::default() }
+        Self {
+            mode,
+            ..Self::default()
+        }
     }
 
     /// The file type of the mode, or `None` if the mode names no valid type.
@@ -123,7 +126,10 @@ impl Node {
     /// The value of the xattr named `key`, if set.
     #[must_use]
     pub fn xattr(&self, key: &[u8]) -> Option<&[u8]> {
-        self.xattrs.iter().find(|x| x.key == key).map(|x| x.value.as_slice())
+        self.xattrs
+            .iter()
+            .find(|x| x.key == key)
+            .map(|x| x.value.as_slice())
     }
 
     /// Sets an xattr, replacing the value of an existing key in place (last one wins).
@@ -288,7 +294,9 @@ impl Tree {
     /// # Errors
     /// [`TreeError::NoSuchNode`] when `id` does not belong to this tree.
     pub fn node_mut(&mut self, id: NodeId) -> Result<&mut Node, TreeError> {
-        self.nodes.get_mut(id.index()).ok_or(TreeError::NoSuchNode(id.0))
+        self.nodes
+            .get_mut(id.index())
+            .ok_or(TreeError::NoSuchNode(id.0))
     }
 
     /// The root directory.
@@ -343,7 +351,10 @@ impl Tree {
         hardlink: bool,
     ) -> Result<(), TreeError> {
         self.node(child)?;
-        check_name(&name).map_err(|reason| TreeError::InvalidName { parent: parent.0, reason })?;
+        check_name(&name).map_err(|reason| TreeError::InvalidName {
+            parent: parent.0,
+            reason,
+        })?;
         let dir = self.node_mut(parent)?;
         if !dir.is_dir() {
             return Err(TreeError::NotADirectory(parent.0));
@@ -356,7 +367,14 @@ impl Tree {
                 Err(at) => at,
             },
         };
-        dir.children.insert(at, Entry { name, node: child, hardlink });
+        dir.children.insert(
+            at,
+            Entry {
+                name,
+                node: child,
+                hardlink,
+            },
+        );
         Ok(())
     }
 
@@ -373,12 +391,19 @@ impl Tree {
         hardlink: bool,
     ) -> Result<(), TreeError> {
         self.node(child)?;
-        check_name(&name).map_err(|reason| TreeError::InvalidName { parent: parent.0, reason })?;
+        check_name(&name).map_err(|reason| TreeError::InvalidName {
+            parent: parent.0,
+            reason,
+        })?;
         let dir = self.node_mut(parent)?;
         if !dir.is_dir() {
             return Err(TreeError::NotADirectory(parent.0));
         }
-        dir.children.push(Entry { name, node: child, hardlink });
+        dir.children.push(Entry {
+            name,
+            node: child,
+            hardlink,
+        });
         Ok(())
     }
 
@@ -473,15 +498,20 @@ impl Tree {
         let mut named = vec![false; self.nodes.len()];
         for (id, node) in self.iter() {
             if node.file_type().is_none() {
-                return Err(TreeError::InvalidMode { node: id.0, mode: node.mode });
+                return Err(TreeError::InvalidMode {
+                    node: id.0,
+                    mode: node.mode,
+                });
             }
             if !node.children.is_empty() && !node.is_dir() {
                 return Err(TreeError::NotADirectory(id.0));
             }
             let mut prev: Option<&[u8]> = None;
             for entry in &node.children {
-                check_name(&entry.name)
-                    .map_err(|reason| TreeError::InvalidName { parent: id.0, reason })?;
+                check_name(&entry.name).map_err(|reason| TreeError::InvalidName {
+                    parent: id.0,
+                    reason,
+                })?;
                 if prev.is_some_and(|p| p.cmp(&entry.name) != Ordering::Less) {
                     return Err(TreeError::DuplicateName { parent: id.0 });
                 }
@@ -523,7 +553,9 @@ impl Tree {
         })?;
         if count != self.nodes.len() {
             let missing = reached.iter().position(|r| !r).unwrap_or(0);
-            return Err(TreeError::Unreachable(u32::try_from(missing).unwrap_or(u32::MAX)));
+            return Err(TreeError::Unreachable(
+                u32::try_from(missing).unwrap_or(u32::MAX),
+            ));
         }
         Ok(())
     }
@@ -547,9 +579,15 @@ mod tests {
         let mut t = Tree::new(dir());
         for name in [&b"b"[..], b"a", b"c", b"-x"] {
             let f = t.add(file()).unwrap();
-            t.insert_child(NodeId::ROOT, name.to_vec(), f, false).unwrap();
+            t.insert_child(NodeId::ROOT, name.to_vec(), f, false)
+                .unwrap();
         }
-        let names: Vec<&[u8]> = t.root().children.iter().map(|e| e.name.as_slice()).collect();
+        let names: Vec<&[u8]> = t
+            .root()
+            .children
+            .iter()
+            .map(|e| e.name.as_slice())
+            .collect();
         assert_eq!(names, vec![&b"-x"[..], b"a", b"b", b"c"]);
         let f = t.add(file()).unwrap();
         assert_eq!(
@@ -571,7 +609,10 @@ mod tests {
         ] {
             assert_eq!(
                 t.insert_child(NodeId::ROOT, name.to_vec(), f, false),
-                Err(TreeError::InvalidName { parent: 0, reason: why })
+                Err(TreeError::InvalidName {
+                    parent: 0,
+                    reason: why
+                })
             );
         }
         assert_eq!(check_name(&[b'x'; 256]), Err(NameError::TooLong));
@@ -583,17 +624,21 @@ mod tests {
         let mut t = Tree::new(dir());
         let d = t.add(dir()).unwrap();
         let f = t.add(file()).unwrap();
-        t.insert_child(NodeId::ROOT, b"d".to_vec(), d, false).unwrap();
+        t.insert_child(NodeId::ROOT, b"d".to_vec(), d, false)
+            .unwrap();
         t.insert_child(d, b"f".to_vec(), f, false).unwrap();
-        t.insert_child(NodeId::ROOT, b"link".to_vec(), f, true).unwrap();
+        t.insert_child(NodeId::ROOT, b"link".to_vec(), f, true)
+            .unwrap();
         assert_eq!(t.validate(), Ok(()));
 
         let mut bad = t.clone();
-        bad.insert_child(NodeId::ROOT, b"dlink".to_vec(), d, true).unwrap();
+        bad.insert_child(NodeId::ROOT, b"dlink".to_vec(), d, true)
+            .unwrap();
         assert_eq!(bad.validate(), Err(TreeError::HardlinkedDirectory(d.0)));
 
         let mut bad = t.clone();
-        bad.insert_child(NodeId::ROOT, b"second".to_vec(), f, false).unwrap();
+        bad.insert_child(NodeId::ROOT, b"second".to_vec(), f, false)
+            .unwrap();
         assert_eq!(bad.validate(), Err(TreeError::PrimaryEntry(f.0)));
 
         let mut bad = t.clone();
@@ -606,9 +651,11 @@ mod tests {
         let mut t = Tree::new(dir());
         let d = t.add(dir()).unwrap();
         let f = t.add(file()).unwrap();
-        t.insert_child(NodeId::ROOT, b"z".to_vec(), d, false).unwrap();
+        t.insert_child(NodeId::ROOT, b"z".to_vec(), d, false)
+            .unwrap();
         t.insert_child(d, b"f".to_vec(), f, false).unwrap();
-        t.insert_child(NodeId::ROOT, b"a".to_vec(), f, true).unwrap();
+        t.insert_child(NodeId::ROOT, b"a".to_vec(), f, true)
+            .unwrap();
         let mut seen = Vec::new();
         t.walk(|p, _, id| {
             seen.push((p.to_vec(), id));

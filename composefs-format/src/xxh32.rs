@@ -46,7 +46,10 @@ pub fn xxh32(data: &[u8], seed: u32) -> u32 {
     } else {
         seed.wrapping_add(PRIME32_5)
     };
-    #[expect(clippy::cast_possible_truncation, reason = "XXH32 adds the length modulo 2^32")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "XXH32 adds the length modulo 2^32"
+    )]
     let len = data.len() as u32;
     h = h.wrapping_add(len);
 
