@@ -146,9 +146,14 @@ pub fn gen_dump(seed: u64, entries: usize, whiteouts: bool) -> Option<Vec<u8>> {
     }
     match cmd.output() {
         Ok(out) if out.status.success() => Some(out.stdout),
-        Ok(out) => panic!("gen-dump.py failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Ok(out) => panic!(
+            "gen-dump.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
         Err(e) => {
-            skip(&format!("python3 not runnable ({e}); random dumps unavailable"));
+            skip(&format!(
+                "python3 not runnable ({e}); random dumps unavailable"
+            ));
             None
         }
     }
