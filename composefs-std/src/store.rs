@@ -215,7 +215,7 @@ impl Store {
             root,
             dir,
             threads,
-            anonymous_temps: AtomicBool::new(Path::new("/proc/self/fd").is_dir()),
+            anonymous_temps: AtomicBool::new(proc_fd_available()),
         })
     }
 
@@ -238,11 +238,12 @@ impl Store {
     }
 
     /// Chooses how temporary files are made (default: [`TempFiles::Anonymous`] when
-    /// `/proc/self/fd` exists).
+    /// `/proc/self/fd` exists, which linking an anonymous file needs; without it, named
+    /// temporaries are used whatever is asked).
     #[must_use]
     pub fn with_temp_files(self, temp_files: TempFiles) -> Self {
-        self.anonymous_temps
-            .store(temp_files == TempFiles::Anonymous, Ordering::Relaxed);
+        let anonymous = temp_files == TempFiles::Anonymous && proc_fd_available();
+        self.anonymous_temps.store(anonymous, Ordering::Relaxed);
         self
     }
 
@@ -655,6 +656,11 @@ impl Store {
         // The name guard drops here: a named temporary is unlinked, its content lives on
         // under the object name.
     }
+}
+
+/// Whether `/proc/self/fd` exists, through which an `O_TMPFILE` file gets linked.
+fn proc_fd_available() -> bool {
+    Path::new("/proc/self/fd").is_dir()
 }
 
 fn is_lower_hex(b: u8) -> bool {
