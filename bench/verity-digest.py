@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """fs-verity digest speed: our `verity-digest` example against `fsverity digest`.
 
-Usage: python3 bench/verity-digest.py [--rounds N] [--size-mib M] [FILE]
+Usage: python3 bench/verity-digest.py [--rounds N] [--size-mib M] [--wait-idle] [FILE]
 
 Builds the example in release mode, creates FILE (default /var/tmp/verity-bench.bin,
 M MiB of random bytes, default 1024) if it does not exist, reads it once so that it is in
 the page cache, then runs every variant once per round, interleaved, and prints the
 median wall time of each, its ratio to fsverity's median, and the digests (which must all
-agree).
+agree). With --wait-idle, each round starts only once the machine has been idle (under
+10 % CPU use over half a second), for shared machines.
 """
 import argparse
 import os
@@ -20,10 +21,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "target", "release", "examples", "verity-digest")
 
 
+def busy_fraction(interval=0.5):
+    """Fraction of all CPU time spent non-idle over `interval` seconds."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = sample()
+    time.sleep(interval)
+    t1, i1 = sample()
+    return 1 - (i1 - i0) / max(1, t1 - t0)
+
+
+def wait_idle(limit_s=600):
+    start = time.monotonic()
+    while busy_fraction() > 0.10 and time.monotonic() - start < limit_s:
+        time.sleep(1)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--wait-idle", action="store_true")
     p.add_argument("file", nargs="?", default="/var/tmp/verity-bench.bin")
     a = p.parse_args()
 
@@ -49,6 +69,8 @@ def main():
     times = {k: [] for k in variants}
     digests = {}
     for _ in range(a.rounds):
+        if a.wait_idle:
+            wait_idle()
         for name, cmd in variants.items():
             t = time.perf_counter()
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
