@@ -164,3 +164,42 @@ fn hash_window(
         result
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file_of(len: usize) -> (Vec<u8>, File) {
+        let data: Vec<u8> = (0..len).map(|k| (k % 249) as u8).collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&data).unwrap();
+        (data, f)
+    }
+
+    /// The size taken from `fstat` is only where the parallel part stops: a file that grew
+    /// after it is hashed to its real end.
+    #[test]
+    fn a_file_longer_than_its_stat_size_is_hashed_to_the_end() {
+        let (data, f) = file_of(3 * GROUP_SIZE + 1000);
+        let d = digest(Source::File(&f), GROUP_SIZE as u64, 2).unwrap();
+        assert_eq!(d, composefs_format::verity::digest(&data));
+    }
+
+    /// A file that is shorter than its `fstat` size by the time a group is read is an
+    /// error, not a digest of something else.
+    #[test]
+    fn a_file_that_shrank_is_an_error() {
+        let (_, f) = file_of(GROUP_SIZE + 10);
+        let e = digest(Source::File(&f), 4 * GROUP_SIZE as u64, 2).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(e.to_string().contains("shrank"), "{e}");
+    }
+
+    #[test]
+    fn absurd_thread_counts_are_capped() {
+        let (data, f) = file_of(2 * GROUP_SIZE + 1);
+        let d = digest(Source::File(&f), data.len() as u64, usize::MAX).unwrap();
+        assert_eq!(d, composefs_format::verity::digest(&data));
+    }
+}
