@@ -66,3 +66,4 @@ pub mod tree;
 pub mod write;
 
 pub use error::Error;
+pub use error::{ErrorClass, ErrorKind};

@@ -48,3 +48,22 @@ pub const MAX_SHARED_XATTRS_PER_INODE: usize = 128;
 
 /// Largest root nid: the superblock stores it in 16 bits.
 pub const MAX_ROOT_NID: u64 = 65535;
+
+/// Most problems the structural check records; further ones are only counted. Enough to
+/// diagnose any image, small enough to print.
+pub const MAX_CHECK_PROBLEMS: usize = 1000;
+
+/// Deepest directory nesting the structural check descends into. A composefs directory
+/// costs at least 64 bytes of metadata, so real images stay far below this; valid images
+/// with 10,000 levels must pass.
+pub const MAX_CHECK_DEPTH: u64 = 1 << 16;
+
+/// Most directory entries the structural check visits (about 30 times the largest real
+/// image measured, a 133,576-entry `/usr`); beyond it the check stops with "limit exceeded".
+pub const MAX_CHECK_ENTRIES: u64 = 1 << 24;
+
+/// Longest dumpfile line the parser reads, newline excluded. The reference has no such
+/// limit. Every field but PATH is bounded (escaped, payload, content, digest and xattrs
+/// together stay below 100 KiB), and 4 MiB still allows a PATH more than a million
+/// directories deep; the limit bounds the memory a streaming read may use.
+pub const MAX_DUMP_LINE_LEN: usize = 4 << 20;

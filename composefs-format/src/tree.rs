@@ -270,6 +270,11 @@ impl Tree {
         self.nodes.is_empty()
     }
 
+    /// Reserves room for `additional` more nodes.
+    pub fn reserve(&mut self, additional: usize) {
+        self.nodes.reserve(additional);
+    }
+
     /// The node `id`.
     #[must_use]
     pub fn get(&self, id: NodeId) -> Option<&Node> {

@@ -6,6 +6,8 @@
 //! `../shared/tools/reference-composefs` installs them), and skip with a visible message
 //! when they are missing.
 
+pub mod arb;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
