@@ -255,7 +255,7 @@ fn concurrent_threads_adding_the_same_content_leave_one_object() {
 
 /// What a helper process does, from `COMPOSEFS_STORE_HELPER`:
 /// - `same <store> <mode>`: adds `content(9)` once, after the start file appears.
-/// - `fill <store> <mode> <slow>`: adds `content(0)`, `content(1)`, ... until killed,
+/// - `fill <store> <mode> <slow>`: adds `content(0)`, `content(1)`, ... (40 of them),
 ///   printing `begin k` and `done k`; with `slow`, through a reader that dribbles.
 #[test]
 #[ignore = "helper for the process tests; runs only when re-invoked by them"]
@@ -280,14 +280,15 @@ fn helper_process() {
         }
         "fill" => {
             let slow = args[3] == "slow";
-            for k in 0.. {
-                let bytes = content(k);
+            // Computed up front, so that the writer spends its time inside `add_*`.
+            let contents: Vec<Vec<u8>> = (0..40).map(content).collect();
+            for (k, bytes) in contents.iter().enumerate() {
                 writeln!(out, "begin {k}").unwrap();
                 out.flush().unwrap();
                 if slow {
-                    store.add_reader(Dribble(&bytes)).unwrap();
+                    store.add_reader(Dribble(bytes)).unwrap();
                 } else {
-                    store.add_bytes(&bytes).unwrap();
+                    store.add_bytes(bytes).unwrap();
                 }
                 writeln!(out, "done {k}").unwrap();
                 out.flush().unwrap();
@@ -368,6 +369,7 @@ fn concurrent_processes_adding_the_same_content_leave_one_object() {
 #[test]
 fn a_killed_writer_leaves_no_partial_object() {
     for mode in [TempFiles::Anonymous, TempFiles::Named] {
+        let mut left_temporaries = 0;
         for (round, delay_ms) in [3u64, 17, 40].into_iter().enumerate() {
             let (_d, store) = new_store(mode);
             let root = store.root().to_str().unwrap().to_owned();
@@ -407,9 +409,7 @@ fn a_killed_writer_leaves_no_partial_object() {
             );
             match mode {
                 TempFiles::Anonymous => assert_eq!(temporaries, 0),
-                // The kill landed while an object was being written: its temporary is
-                // there (the writer holds it from creation until after the link).
-                TempFiles::Named => assert_eq!(temporaries, 1),
+                TempFiles::Named => assert!(temporaries <= 1),
             }
             assert!(report.valid >= 2, "objects 0 and 1 were complete");
             for k in 0..=begun {
@@ -421,6 +421,7 @@ fn a_killed_writer_leaves_no_partial_object() {
                 }
             }
             assert_eq!(store.remove_stale_temporaries().unwrap(), temporaries);
+            left_temporaries += temporaries;
 
             // The next run completes the store.
             for k in 0..=begun {
@@ -429,6 +430,14 @@ fn a_killed_writer_leaves_no_partial_object() {
             let report = store.verify().unwrap();
             assert!(report.problems.is_empty(), "{:?}", report.problems);
             assert_eq!(report.valid, begun as u64 + 1);
+        }
+        if mode == TempFiles::Named {
+            // The kills landed while objects were being written (a named temporary exists
+            // from the start of an object until after its link), not between objects.
+            assert!(
+                left_temporaries >= 2,
+                "{left_temporaries} of 3 kills hit a write"
+            );
         }
     }
 }
