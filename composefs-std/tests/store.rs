@@ -272,7 +272,9 @@ fn helper_process() {
     match args[0] {
         "same" => {
             let start = Path::new(args[1]).with_extension("go");
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
             while !start.exists() {
+                assert!(std::time::Instant::now() < deadline, "no start signal");
                 std::thread::sleep(Duration::from_micros(200));
             }
             let d = store.add_bytes(&content(9)).unwrap();
