@@ -27,6 +27,11 @@ use rustix::io::Errno;
 
 use crate::verity::{self, FsVerityError, DIGEST_SIZE, READ_BUFFER_SIZE};
 
+mod staged;
+
+pub(crate) use staged::hash_zeros;
+pub use staged::{Batch, CloneOutcome, ObjectWriter, StagedObject};
+
 /// Prefix of named temporary files in the store root.
 pub const TEMP_PREFIX: &str = ".tmp-";
 
@@ -597,14 +602,21 @@ impl Store {
     /// available, then a link under the final name (never replacing one).
     fn publish(&self, temp: Temp<'_>, digest: &[u8; DIGEST_SIZE]) -> Result<(), StoreError> {
         let path = self.path_of(digest);
+        rustix::fs::fchmod(&temp.file, Mode::from_raw_mode(OBJECT_MODE))
+            .map_err(errno_error("chmod", &path))?;
+        temp.file.sync_all().map_err(io_error("fsync", &path))?;
+        self.link_durable(temp, digest)
+    }
+
+    /// Second half of [`publish`](Self::publish), for a temporary file whose mode is set
+    /// and whose content is already durable: fs-verity if available, then the link.
+    fn link_durable(&self, temp: Temp<'_>, digest: &[u8; DIGEST_SIZE]) -> Result<(), StoreError> {
+        let path = self.path_of(digest);
         let Temp {
             file: writable,
             name,
         } = temp;
         let name = name.as_ref().map(|n| n.name.as_str());
-        rustix::fs::fchmod(&writable, Mode::from_raw_mode(OBJECT_MODE))
-            .map_err(errno_error("chmod", &path))?;
-        writable.sync_all().map_err(io_error("fsync", &path))?;
         // fs-verity needs a read-only descriptor and no writable one open anywhere.
         let proc_path = format!("/proc/self/fd/{}", writable.as_raw_fd());
         let read_only = match name {
@@ -725,6 +737,7 @@ fn copy_file(src: &File, dst: &File) -> io::Result<()> {
 }
 
 /// A temporary file being filled.
+#[derive(Debug)]
 struct Temp<'s> {
     file: File,
     name: Option<TempName<'s>>,
@@ -732,6 +745,7 @@ struct Temp<'s> {
 
 /// The name of a named temporary file, unlinked when dropped: by then the file is either
 /// abandoned or linked under its object name.
+#[derive(Debug)]
 struct TempName<'s> {
     store: &'s Store,
     name: String,

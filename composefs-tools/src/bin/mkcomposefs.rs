@@ -1,5 +1,5 @@
-//! `mkcomposefs`: build a composefs image from a composefs-dump(5) file, byte for byte as
-//! the reference mkcomposefs 1.0.8 does.
+//! `mkcomposefs`: build a composefs image from a directory or a composefs-dump(5) file,
+//! byte for byte as the reference mkcomposefs 1.0.8 does.
 
 use std::ffi::OsString;
 use std::num::NonZeroUsize;
@@ -12,8 +12,8 @@ use composefs_tools::mkcomposefs::{self, Request, ScanOptions, Source, Target};
 
 /// Build a composefs image.
 ///
-/// SOURCE is a dump file with --from-file (`-` reads standard input); IMAGE is the image
-/// to write (`-` writes standard output, refused if it is a terminal). The image is written
+/// SOURCE is a directory, or a dump file with --from-file (`-` reads standard input);
+/// IMAGE is the image to write (`-` writes standard output, refused if it is a terminal). The image is written
 /// to a temporary file in IMAGE's directory and renamed into place only when complete.
 /// Set CFS_PARSE_STRICT (to anything) for strict dump parsing.
 #[derive(Debug, Parser)]
@@ -49,9 +49,15 @@ struct Args {
     /// Only store user.* xattrs (directory sources only).
     #[arg(long)]
     user_xattrs: bool,
-    /// Threads for digests and copies (directory sources only).
+    /// Threads for digests and copies (directory sources only). Default: the CPUs this
+    /// process may run on.
     #[arg(long, value_name = "N")]
     threads: Option<NonZeroUsize>,
+    /// Keep hard links as hard links: names of one inode (same device and inode number)
+    /// share one inode in the image (directory sources only; not in the reference, which
+    /// makes every name an inode of its own).
+    #[arg(long)]
+    hardlinks: bool,
     /// Dump file (with --from-file; `-` for standard input) or directory.
     #[arg(value_name = "SOURCE")]
     source: OsString,
@@ -141,6 +147,7 @@ fn request(args: Args) -> Result<Request, String> {
             skip_xattrs: args.skip_xattrs,
             user_xattrs: args.user_xattrs,
             threads: args.threads,
+            hardlinks: args.hardlinks,
         };
         Source::Directory(PathBuf::from(&args.source), scan)
     };

@@ -1,7 +1,9 @@
-//! `mkcomposefs`: build a composefs image from a dump file (SPEC.md section 9).
+//! `mkcomposefs`: build a composefs image from a dump file or a directory (SPEC.md
+//! section 9).
 //!
 //! The binary parses arguments into a [`Request`]; [`run`] does the rest: load the tree
-//! ([`source`]), plan the image, write it to a temporary file that is renamed into place
+//! ([`source`]: parse the dump, or scan the directory and fill the digest store), plan the
+//! image, write it to a temporary file that is renamed into place
 //! only once complete, or to stdout ([`output`]), and compute its fs-verity digest while
 //! writing when asked to.
 
@@ -82,18 +84,29 @@ pub fn run(request: &Request) -> Result<Built, Failure> {
     })
 }
 
-/// Names the dump line of the node a writer error is about, when there is one.
+/// Names the dump line, or for a directory source the path, of the node a writer error
+/// is about, when there is one.
 fn writer_failure(source: &Source, loaded: &source::Loaded, e: WriteError) -> Failure {
-    let line = e.node().and_then(|node| loaded.line_of(node));
-    match line {
-        Some(line) => {
-            let field = e
-                .kind()
-                .field()
-                .map(|f| format!(" {f}:"))
-                .unwrap_or_default();
-            Failure::Located(format!("{source}:{line}:{field} {}", e.kind()))
+    let field = e
+        .kind()
+        .field()
+        .map(|f| format!(" {f}:"))
+        .unwrap_or_default();
+    if let Source::Directory(root, _) = source {
+        if let Some(path) = e.node().and_then(|node| loaded.path_of(node)) {
+            let mut full = root.as_os_str().as_encoded_bytes().to_vec();
+            if path != b"/" {
+                full.extend_from_slice(&path);
+            }
+            return Failure::Plain(format!(
+                "{}:{field} {}",
+                String::from_utf8_lossy(&full),
+                e.kind()
+            ));
         }
+    }
+    match e.node().and_then(|node| loaded.line_of(node)) {
+        Some(line) => Failure::Located(format!("{source}:{line}:{field} {}", e.kind())),
         None => Failure::Plain(format!("cannot write image: {e}")),
     }
 }

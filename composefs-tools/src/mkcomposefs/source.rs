@@ -1,13 +1,15 @@
-//! Where `mkcomposefs` gets its tree: a dump file (or stdin) today; a directory scan is
-//! the other [`Source`] and is not supported yet.
+//! Where `mkcomposefs` gets its tree: a dump file (or stdin), or a directory scanned with
+//! `composefs_std::scan` (whose file contents go into the `--digest-store` when given).
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use composefs_format::dumpfile::{self, ParseOptions, Parsed, ReadError};
 use composefs_format::tree::{NodeId, Tree};
+use composefs_std::scan::{self, XattrMode};
+use composefs_std::store::Store;
 
 use super::Failure;
 
@@ -40,6 +42,34 @@ pub struct ScanOptions {
     pub user_xattrs: bool,
     /// `--threads`: workers for digests and copies (default: the CPUs available).
     pub threads: Option<std::num::NonZeroUsize>,
+    /// `--hardlinks`: keep hard links as hard links (not in the reference).
+    pub hardlinks: bool,
+}
+
+impl ScanOptions {
+    /// The scanner's options.
+    ///
+    /// # Errors
+    /// `--skip-xattrs` together with `--user-xattrs`.
+    pub fn scan_options(&self) -> Result<scan::ScanOptions, Failure> {
+        let xattrs = match (self.skip_xattrs, self.user_xattrs) {
+            (true, true) => {
+                return Err(Failure::Plain(
+                    "--skip-xattrs and --user-xattrs cannot be combined".into(),
+                ))
+            }
+            (true, false) => XattrMode::Skip,
+            (false, true) => XattrMode::User,
+            (false, false) => XattrMode::All,
+        };
+        Ok(scan::ScanOptions {
+            xattrs,
+            skip_devices: self.skip_devices,
+            use_epoch: self.use_epoch,
+            hardlinks: self.hardlinks,
+            threads: self.threads.unwrap_or_else(scan::default_threads),
+        })
+    }
 }
 
 impl fmt::Display for Source {
@@ -66,6 +96,20 @@ impl Loaded {
     pub fn line_of(&self, id: NodeId) -> Option<u64> {
         self.lines.get(id.index()).copied()
     }
+
+    /// The path of node `id` in the tree (its primary entry), for messages.
+    #[must_use]
+    pub fn path_of(&self, id: NodeId) -> Option<Vec<u8>> {
+        let mut found = None;
+        let _ = self.tree.walk(|path, entry, node| {
+            if node == id && entry.is_none_or(|e| !e.hardlink) {
+                found = Some(path.to_vec());
+                return Err(());
+            }
+            Ok(())
+        });
+        found
+    }
 }
 
 impl From<Parsed> for Loaded {
@@ -81,8 +125,8 @@ impl Source {
     /// Reads the tree.
     ///
     /// # Errors
-    /// The file cannot be read, the dump is invalid (`FILE:LINE: FIELD: message`), or the
-    /// source is a directory, which is not supported yet.
+    /// The file cannot be read, the dump is invalid (`FILE:LINE: FIELD: message`), or
+    /// scanning the directory failed (the message names the path and the operation).
     pub fn load(&self, strict: bool) -> Result<Loaded, Failure> {
         let options = if strict {
             ParseOptions::strict()
@@ -96,13 +140,7 @@ impl Source {
                     .map_err(|e| Failure::Plain(format!("cannot open {}: {e}", path.display())))?;
                 dumpfile::parse_reader(BufReader::with_capacity(READ_BUFFER, file), options)
             }
-            Self::Directory(path, _) => {
-                return Err(Failure::Plain(format!(
-                    "{}: building from a directory is not supported yet; give a dump file \
-                     with --from-file",
-                    path.display()
-                )))
-            }
+            Self::Directory(path, options) => return scan_directory(path, options),
         };
         parsed.map(Loaded::from).map_err(|e| match e {
             ReadError::Io(e) => Failure::Plain(format!("cannot read {self}: {e}")),
@@ -110,4 +148,19 @@ impl Source {
             ReadError::Parse(e) => Failure::Located(format!("{self}:{e}")),
         })
     }
+}
+
+/// Scans a directory source, filling the store when one is given.
+fn scan_directory(path: &Path, options: &ScanOptions) -> Result<Loaded, Failure> {
+    let scan_options = options.scan_options()?;
+    let store = match &options.digest_store {
+        Some(dir) => Some(Store::create(dir).map_err(|e| Failure::Plain(e.to_string()))?),
+        None => None,
+    };
+    let tree = scan::scan(path, &scan_options, store.as_ref())
+        .map_err(|e| Failure::Plain(e.to_string()))?;
+    Ok(Loaded {
+        tree,
+        lines: Vec::new(),
+    })
 }
