@@ -176,10 +176,11 @@ pub fn scan(
     store: Option<&Store>,
 ) -> Result<Tree, ScanError> {
     let batch = store.map(Store::batch);
+    let budget = Budget::from_limit();
     let (walked, outcomes) = {
         let content = content::Content::new(options, batch.as_ref());
-        pool::run(options.threads, &content, |emitter| {
-            walk::walk(source, options, emitter)
+        pool::run(options.threads, budget.queued_files, &content, |emitter| {
+            walk::walk(source, options, budget.open_dirs, emitter)
         })?
     };
     let mut tree = walked.tree;
@@ -194,4 +195,27 @@ pub fn scan(
         store.sync()?;
     }
     Ok(tree)
+}
+
+/// How many descriptors the walk and the job queue may hold, from the soft limit on open
+/// files (a store batch takes another quarter, see `Store::batch`).
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    /// Directory descriptors held by the walk: an eighth, 4 to 64.
+    open_dirs: usize,
+    /// Opened files waiting for a worker: a quarter, 4 to 1024 (and 64 per thread).
+    queued_files: usize,
+}
+
+impl Budget {
+    fn from_limit() -> Self {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(1024);
+        Self {
+            open_dirs: (limit / 8).clamp(4, 64),
+            queued_files: (limit / 4).clamp(4, 1024),
+        }
+    }
 }

@@ -369,3 +369,122 @@ fn too_large(e: composefs_format::verity::VerityError) -> ScanError {
         source: io::Error::other(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::io::Write;
+
+    use crate::store::Store;
+
+    fn options(threads: usize) -> ScanOptions {
+        ScanOptions {
+            threads: NonZeroUsize::new(threads).unwrap(),
+            ..ScanOptions::default()
+        }
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|k| (k * 7 % 253) as u8).collect()
+    }
+
+    fn job(data: &[u8], size: u64, sparse: bool) -> Job {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(data).unwrap();
+        Job {
+            node: NodeId::ROOT,
+            file,
+            path: PathBuf::from("/src/f"),
+            size,
+            sparse,
+        }
+    }
+
+    fn outcome(content: &Content<'_, '_>, job: Job) -> Result<Data, ScanError> {
+        Worker::new(content).process(job).map(|o| o.data)
+    }
+
+    fn changed_what(r: Result<Data, ScanError>) -> &'static str {
+        match r {
+            Err(ScanError::Changed { path, what }) => {
+                assert_eq!(path, PathBuf::from("/src/f"));
+                what
+            }
+            other => panic!("expected Changed, got {other:?}"),
+        }
+    }
+
+    /// Sizes that take each reading path: inline, whole file, streamed (several buffers).
+    const SIZES: [usize; 3] = [40, 100_000, 2 * BUFFER_SIZE + 17];
+
+    /// A file that is longer or shorter than the walk saw is refused on every path, with
+    /// or without a store, sparse reading or not; the right size gives the right digest.
+    #[test]
+    fn the_size_examined_is_the_size_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(dir.path().join("store")).unwrap();
+        let batch = store.batch();
+        for threads in [1, 2] {
+            let opts = options(threads);
+            for content in [Content::new(&opts, None), Content::new(&opts, Some(&batch))] {
+                for len in SIZES {
+                    let data = pattern(len);
+                    for sparse in [false, true] {
+                        let n = len as u64;
+                        let what = changed_what(outcome(&content, job(&data, n - 1, sparse)));
+                        assert!(what.contains("longer") || what == "size", "{len}: {what}");
+                        let what = changed_what(outcome(&content, job(&data, n + 1, sparse)));
+                        assert!(what.contains("shorter") || what == "size", "{len}: {what}");
+                        match outcome(&content, job(&data, n, sparse)).unwrap() {
+                            Data::Inline(bytes) => assert_eq!(bytes, data),
+                            Data::External(d) => {
+                                assert_eq!(d, composefs_format::verity::digest(&data))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        batch.finish().unwrap();
+        let report = store.verify().unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.valid, 2, "one object per external size");
+    }
+
+    /// Holes are found and hashed as zeros, and the object keeps them as holes.
+    #[test]
+    fn sparse_files_are_read_by_data_region() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sparse");
+        let mut data = vec![0u8; 3 << 20];
+        data[1_500_000..1_500_100].copy_from_slice(&pattern(100));
+        data[(3 << 20) - 5..].copy_from_slice(b"tail!");
+        let f = File::create(&path).unwrap();
+        f.write_all_at(&data[1_500_000..1_500_100], 1_500_000)
+            .unwrap();
+        f.write_all_at(b"tail!", (3 << 20) - 5).unwrap();
+        drop(f);
+        let store = Store::create(dir.path().join("store")).unwrap();
+        let batch = store.batch();
+        let opts = options(1);
+        for content in [Content::new(&opts, None), Content::new(&opts, Some(&batch))] {
+            let j = Job {
+                node: NodeId::ROOT,
+                file: File::open(&path).unwrap(),
+                path: path.clone(),
+                size: data.len() as u64,
+                sparse: true,
+            };
+            match outcome(&content, j).unwrap() {
+                Data::External(d) => assert_eq!(d, composefs_format::verity::digest(&data)),
+                Data::Inline(_) => panic!("inline"),
+            }
+        }
+        batch.finish().unwrap();
+        let object = store.path_of(&composefs_format::verity::digest(&data));
+        assert_eq!(std::fs::read(&object).unwrap(), data);
+        use std::os::unix::fs::MetadataExt;
+        assert!(std::fs::metadata(&object).unwrap().blocks() * 512 < 1 << 20);
+    }
+}

@@ -15,10 +15,8 @@ use std::thread;
 use super::content::{Content, Job, Outcome, Worker};
 use super::ScanError;
 
-/// Jobs waiting at most, per thread; bounds the open files.
+/// Jobs waiting at most, per thread.
 const QUEUED_PER_THREAD: usize = 64;
-/// Jobs waiting at most, whatever the thread count.
-const MAX_QUEUED: usize = 1024;
 
 #[derive(Debug, Default)]
 struct State {
@@ -130,10 +128,12 @@ fn work(queue: &Queue, worker: &mut Worker<'_, '_>, outcomes: &mut Vec<Outcome>)
     }
 }
 
-/// Runs `walk` on this thread with `threads - 1` helpers processing the jobs it emits;
-/// returns what the walk returned and every job's outcome.
+/// Runs `walk` on this thread with `threads - 1` helpers processing the jobs it emits, at
+/// most `max_queued` of them waiting (each holds an open file); returns what the walk
+/// returned and every job's outcome.
 pub(crate) fn run<'c, 's, W>(
     threads: NonZeroUsize,
+    max_queued: usize,
     content: &'c Content<'c, 's>,
     walk: impl FnOnce(&mut Emitter<'_, 'c, 's>) -> Result<W, ScanError>,
 ) -> Result<(W, Vec<Outcome>), ScanError> {
@@ -144,7 +144,7 @@ pub(crate) fn run<'c, 's, W>(
         capacity: threads
             .get()
             .saturating_mul(QUEUED_PER_THREAD)
-            .min(MAX_QUEUED),
+            .min(max_queued),
     };
     thread::scope(|scope| {
         let helpers: Vec<_> = (1..threads.get())

@@ -9,8 +9,8 @@
 //! opened file or directory is checked to be the one examined (same device and inode).
 //!
 //! The walk is depth-first with an explicit stack of ancestors. A directory keeps its
-//! descriptor only while it has subdirectories left to visit, and at most
-//! [`MAX_OPEN_DIRS`] descriptors are held: beyond that the shallowest are closed and
+//! descriptor only while it has subdirectories left to visit, and at most a given
+//! number of descriptors are held (a share of the open-files limit): beyond that the shallowest are closed and
 //! reopened later, one component at a time from the nearest open ancestor, with the same
 //! identity check. So any depth works within a small descriptor budget.
 
@@ -29,9 +29,6 @@ use super::content::Job;
 use super::pool::Emitter;
 use super::xattrs::{Target, XattrReader};
 use super::{ScanError, ScanOptions, XattrMode};
-
-/// Most directory descriptors the walk holds at once.
-const MAX_OPEN_DIRS: usize = 64;
 
 /// Flags for opening a directory to list it.
 const DIR_FLAGS: OFlags = OFlags::RDONLY
@@ -93,6 +90,7 @@ struct Walker<'o> {
     path: Vec<u8>,
     stack: Vec<Frame>,
     open_dirs: usize,
+    max_open_dirs: usize,
     /// Frames below this index hold no descriptor.
     evict_from: usize,
 }
@@ -101,6 +99,7 @@ struct Walker<'o> {
 pub(crate) fn walk(
     source: &Path,
     options: &ScanOptions,
+    max_open_dirs: usize,
     emitter: &mut Emitter<'_, '_, '_>,
 ) -> Result<Walked, ScanError> {
     let root_fd = match rustix::fs::open(source, DIR_FLAGS, Mode::empty()) {
@@ -128,6 +127,7 @@ pub(crate) fn walk(
         path,
         stack: Vec::new(),
         open_dirs: 0,
+        max_open_dirs: max_open_dirs.max(1),
         evict_from: 0,
     };
     let pending = walker.list(NodeId::ROOT, &root_fd, emitter)?;
@@ -337,7 +337,7 @@ impl Walker<'_> {
     /// Makes sure the top frame holds its descriptor: an evicted one is reopened one
     /// component at a time from the nearest ancestor holding one (or from the source
     /// path), checking each directory's identity. Reopened ancestors that still have
-    /// subdirectories to visit keep their descriptors.
+    /// subdirectories to visit keep their descriptors while the budget allows.
     fn ensure_top_fd(&mut self) -> Result<(), ScanError> {
         let Some(top) = self.stack.len().checked_sub(1) else {
             return Ok(());
@@ -345,24 +345,23 @@ impl Walker<'_> {
         if self.stack.get(top).is_some_and(|f| f.fd.is_some()) {
             return Ok(());
         }
-        let start = self
-            .stack
-            .iter()
-            .rposition(|f| f.fd.is_some())
-            .map_or(0, |at| at.saturating_add(1));
+        let base = self.stack.iter().rposition(|f| f.fd.is_some());
+        let start = base.map_or(0, |at| at.saturating_add(1));
+        // The descriptor of the previous step, when it is not kept in its frame.
+        let mut carried: Option<OwnedFd> = None;
         for index in start..=top {
-            let path = PathBuf::from(OsStr::from_bytes(
-                self.stack
-                    .get(index)
-                    .and_then(|f| self.path.get(..f.path_len))
-                    .unwrap_or_default(),
-            ));
-            let parent = index
-                .checked_sub(1)
-                .and_then(|i| self.stack.get(i))
-                .and_then(|f| f.fd.as_ref());
             let Some(frame) = self.stack.get(index) else {
                 break;
+            };
+            let path = PathBuf::from(OsStr::from_bytes(
+                self.path.get(..frame.path_len).unwrap_or_default(),
+            ));
+            let parent = match &carried {
+                Some(fd) => Some(fd),
+                None => index
+                    .checked_sub(1)
+                    .and_then(|i| self.stack.get(i))
+                    .and_then(|f| f.fd.as_ref()),
             };
             let opened = match parent {
                 Some(parent) => {
@@ -378,27 +377,21 @@ impl Walker<'_> {
                     what: "replaced by another directory",
                 });
             }
-            // Kept for the next step of the chain; dropped below when not needed.
-            if let Some(frame) = self.stack.get_mut(index) {
-                frame.fd = Some(opened);
-                self.open_dirs = self.open_dirs.saturating_add(1);
-            }
-            if let Some(prev) = index.checked_sub(1).filter(|&i| i >= start) {
-                self.release_if_done(prev);
+            let keep =
+                index == top || (!frame.pending.is_empty() && self.open_dirs < self.max_open_dirs);
+            if keep {
+                if let Some(frame) = self.stack.get_mut(index) {
+                    frame.fd = Some(opened);
+                    self.open_dirs = self.open_dirs.saturating_add(1);
+                    self.evict_from = self.evict_from.min(index);
+                }
+                carried = None;
+            } else {
+                carried = Some(opened);
             }
         }
-        self.evict_from = self.evict_from.min(start);
         self.evict();
         Ok(())
-    }
-
-    /// Closes the descriptor of frame `index` if it has no subdirectory left to open.
-    fn release_if_done(&mut self, index: usize) {
-        if let Some(frame) = self.stack.get_mut(index) {
-            if frame.pending.is_empty() && frame.fd.take().is_some() {
-                self.open_dirs = self.open_dirs.saturating_sub(1);
-            }
-        }
     }
 
     fn push_frame(&mut self, frame: Frame) {
@@ -429,7 +422,7 @@ impl Walker<'_> {
     /// Closes the shallowest descriptors (never the top frame's) while too many are open.
     fn evict(&mut self) {
         let top = self.stack.len().saturating_sub(1);
-        while self.open_dirs > MAX_OPEN_DIRS && self.evict_from < top {
+        while self.open_dirs > self.max_open_dirs && self.evict_from < top {
             if let Some(frame) = self.stack.get_mut(self.evict_from) {
                 if frame.fd.take().is_some() {
                     self.open_dirs = self.open_dirs.saturating_sub(1);

@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io;
 use std::num::NonZeroUsize;
 use std::os::unix::fs::FileExt;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 
 use composefs_format::verity::{hash_group, FsVerityHasher, VerityError, GROUP_SIZE};
 use rustix::fs::Mode;
@@ -125,7 +125,8 @@ impl Store {
     }
 
     /// A batch publishing staged objects into this store. Its size follows the soft limit
-    /// on open descriptors (a quarter of it, between 16 and 1024 objects).
+    /// on open descriptors: an eighth of it, between 16 and 1024 objects; at most two
+    /// batches' worth of objects (each holding a descriptor) exist at a time.
     #[must_use]
     pub fn batch(&self) -> Batch<'_> {
         let limit = getrlimit(Resource::Nofile)
@@ -134,8 +135,9 @@ impl Store {
             .unwrap_or(1024);
         Batch {
             store: self,
-            max_objects: (limit / 4).clamp(MIN_BATCH_OBJECTS, MAX_BATCH_OBJECTS),
+            max_objects: (limit / 8).clamp(MIN_BATCH_OBJECTS, MAX_BATCH_OBJECTS),
             state: Mutex::new(BatchState::default()),
+            room: Condvar::new(),
         }
     }
 }
@@ -277,12 +279,16 @@ pub struct Batch<'s> {
     store: &'s Store,
     max_objects: usize,
     state: Mutex<BatchState<'s>>,
+    /// Signalled when a publication ends and its objects no longer count as held.
+    room: Condvar,
 }
 
 #[derive(Debug, Default)]
 struct BatchState<'s> {
     pending: Vec<StagedObject<'s>>,
     bytes: u64,
+    /// Objects waiting or being published.
+    held: usize,
     /// Digests known to be in the store, waiting here, or being published.
     known: HashSet<[u8; DIGEST_SIZE]>,
 }
@@ -351,6 +357,14 @@ impl<'s> Batch<'s> {
             if !state.known.insert(object.digest) {
                 return Ok(());
             }
+            // Two batches' worth at most: wait for a publication to end.
+            while state.held >= self.max_objects.saturating_mul(2) {
+                state = self
+                    .room
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            state.held = state.held.saturating_add(1);
             state.bytes = state.bytes.saturating_add(object.size);
             state.pending.push(object);
             if state.pending.len() >= self.max_objects || state.bytes >= MAX_BATCH_BYTES {
@@ -377,6 +391,16 @@ impl<'s> Batch<'s> {
         if objects.is_empty() {
             return Ok(());
         }
+        let count = objects.len();
+        let result = self.publish_all(objects);
+        let mut state = self.lock();
+        state.held = state.held.saturating_sub(count);
+        drop(state);
+        self.room.notify_all();
+        result
+    }
+
+    fn publish_all(&self, objects: Vec<StagedObject<'s>>) -> Result<(), StoreError> {
         rustix::fs::syncfs(&self.store.dir).map_err(errno_error("syncfs", &self.store.root))?;
         for object in objects {
             self.store.link_durable(object.temp, &object.digest)?;
