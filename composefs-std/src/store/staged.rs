@@ -334,7 +334,7 @@ impl<'s> Batch<'s> {
             .map_err(io_error("write", &path))?;
         rustix::fs::fchmod(&temp.file, Mode::from_raw_mode(OBJECT_MODE))
             .map_err(errno_error("chmod", &path))?;
-        self.add(StagedObject {
+        self.stage(StagedObject {
             temp,
             digest,
             size: data.len() as u64,
@@ -352,6 +352,12 @@ impl<'s> Batch<'s> {
         if !self.wants(&object.digest)? {
             return Ok(());
         }
+        self.stage(object)
+    }
+
+    /// Adds an object that [`wants`](Self::wants) asked for, unless another one with its
+    /// digest was added meanwhile; publishes the batch when full.
+    fn stage(&self, object: StagedObject<'s>) -> Result<(), StoreError> {
         let full = {
             let mut state = self.lock();
             if !state.known.insert(object.digest) {
