@@ -158,6 +158,13 @@ pub enum ScanError {
         #[source]
         source: TreeError,
     },
+    /// The object store is the source or inside it: it would be scanned while it is
+    /// being filled.
+    #[error("{}: is the object store; it must not be inside the source", path.display())]
+    StoreInSource {
+        /// The store's path inside the source.
+        path: PathBuf,
+    },
     /// Writing to the object store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -175,12 +182,26 @@ pub fn scan(
     options: &ScanOptions,
     store: Option<&Store>,
 ) -> Result<Tree, ScanError> {
+    let store_id = match store {
+        Some(store) => Some(walk::file_id(&rustix::fs::stat(store.root()).map_err(
+            |e| ScanError::Io {
+                op: "stat",
+                path: store.root().to_owned(),
+                source: e.into(),
+            },
+        )?)),
+        None => None,
+    };
     let batch = store.map(Store::batch);
     let budget = Budget::from_limit();
     let (walked, outcomes) = {
         let content = content::Content::new(options, batch.as_ref());
         pool::run(options.threads, budget.queued_files, &content, |emitter| {
-            walk::walk(source, options, budget.open_dirs, emitter)
+            let setup = walk::Setup {
+                max_open_dirs: budget.open_dirs,
+                store: store_id,
+            };
+            walk::walk(source, options, setup, emitter)
         })?
     };
     let mut tree = walked.tree;

@@ -604,3 +604,25 @@ fn unreadable_child(root: &Path) {
     }
     fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
+
+/// The store is filled while the source is walked, so it must not be inside it.
+#[test]
+fn a_store_inside_the_source_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    write(&src.join("sub/f"), &pattern(100, 1));
+    let store = Store::create(src.join("sub/store")).unwrap();
+    match scan(&src, &options(), Some(&store)) {
+        Err(ScanError::StoreInSource { path }) => assert_eq!(path, src.join("sub/store")),
+        other => panic!("{other:?}"),
+    }
+    let store = Store::open(&src).unwrap();
+    assert!(matches!(
+        scan(&src, &options(), Some(&store)),
+        Err(ScanError::StoreInSource { .. })
+    ));
+    // Next to the source is fine.
+    let store = Store::create(dir.path().join("store")).unwrap();
+    scan(&src, &options(), Some(&store)).unwrap();
+}

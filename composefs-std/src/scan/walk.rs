@@ -44,7 +44,17 @@ const FILE_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::CLOEXEC);
 
 /// Device and inode number: what identifies a file while the walk runs.
-type FileId = (u64, u64);
+pub(crate) type FileId = (u64, u64);
+
+/// How the walk is bounded, and what it must not meet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Setup {
+    /// Most directory descriptors held at once.
+    pub max_open_dirs: usize,
+    /// The object store's directory, which must not be inside the source (it is filled
+    /// while the source is walked).
+    pub store: Option<FileId>,
+}
 
 /// The result of the walk.
 #[derive(Debug)]
@@ -91,6 +101,7 @@ struct Walker<'o> {
     stack: Vec<Frame>,
     open_dirs: usize,
     max_open_dirs: usize,
+    store: Option<FileId>,
     /// Frames below this index hold no descriptor.
     evict_from: usize,
 }
@@ -99,7 +110,7 @@ struct Walker<'o> {
 pub(crate) fn walk(
     source: &Path,
     options: &ScanOptions,
-    max_open_dirs: usize,
+    setup: Setup,
     emitter: &mut Emitter<'_, '_, '_>,
 ) -> Result<Walked, ScanError> {
     let root_fd = match rustix::fs::open(source, DIR_FLAGS, Mode::empty()) {
@@ -116,6 +127,11 @@ pub(crate) fn walk(
     while path.len() > 1 && path.last() == Some(&b'/') {
         path.pop();
     }
+    if setup.store == Some(file_id(&st)) {
+        return Err(ScanError::StoreInSource {
+            path: source.to_owned(),
+        });
+    }
     let root = node_from_stat(&st, options, source)?;
     let mut walker = Walker {
         options,
@@ -127,7 +143,8 @@ pub(crate) fn walk(
         path,
         stack: Vec::new(),
         open_dirs: 0,
-        max_open_dirs: max_open_dirs.max(1),
+        max_open_dirs: setup.max_open_dirs.max(1),
+        store: setup.store,
         evict_from: 0,
     };
     let pending = walker.list(NodeId::ROOT, &root_fd, emitter)?;
@@ -297,6 +314,11 @@ impl Walker<'_> {
             self.inodes.insert(file_id(&st), id);
         }
         if file_type == FileType::Directory {
+            if self.store == Some(file_id(&st)) {
+                return Err(ScanError::StoreInSource {
+                    path: self.entry_path(name),
+                });
+            }
             subdirs.push(Subdir {
                 name: name.to_vec(),
                 node: id,
@@ -521,7 +543,7 @@ fn mtime(st: &Stat) -> Mtime {
 }
 
 #[allow(clippy::useless_conversion)]
-fn file_id(st: &Stat) -> FileId {
+pub(crate) fn file_id(st: &Stat) -> FileId {
     (u64::from(st.st_dev), u64::from(st.st_ino))
 }
 
