@@ -1,45 +1,187 @@
-//! `composefs-info`: inspect composefs images.
+//! `composefs-info`: inspect composefs images; a drop-in for the reference tool.
 
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use composefs_tools::info::{self, EXIT_ERROR};
+use composefs_tools::info::fsck::{self, FsckOptions, ObjectCheck};
+use composefs_tools::info::listing::{self, Listing};
+use composefs_tools::info::{basedir::Basedir, measure, objects, Filter, EXIT_ERROR};
 
 /// Inspect composefs images.
+///
+/// Exit status: 0 success, 1 an image is corrupted (or fails a check), 2 a usage or I/O
+/// error. Messages name the file concerned.
 #[derive(Debug, Parser)]
-#[command(name = "composefs-info", version, about)]
+#[command(name = "composefs-info", version, about, long_about)]
 struct Cli {
+    /// Base directory of the backing files (the object store), for missing-objects and
+    /// fsck.
+    #[arg(long, value_name = "PATH", global = true)]
+    basedir: Option<PathBuf>,
+    /// Only consider this top-level entry of each image (and what is below it); may be
+    /// repeated. NAME is a single name: a `/` is an error. For ls, dump, objects and
+    /// missing-objects.
+    #[arg(long, value_name = "NAME", global = true)]
+    filter: Vec<OsString>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check the structure of each image and print every problem found.
+    /// List every entry of each image: the path, then `/` and a TAB for a directory, a TAB
+    /// and `-> TARGET` for a symlink, a TAB and `@ BACKING` for a file with a backing
+    /// file. A second name of a hard-linked file shows only its path.
+    Ls {
+        /// Images to list, in turn.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+    },
+    /// Print each image as a composefs-dump(5) file, which mkcomposefs --from-file turns
+    /// back into the same image.
+    Dump {
+        /// Images to print, in turn.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+    },
+    /// Print the backing files (object store paths) that the images' regular files name:
+    /// the union over all images, sorted, one per line.
+    Objects {
+        /// Images to read.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+    },
+    /// Like objects, but print only the backing files missing from --basedir (required).
+    MissingObjects {
+        /// Images to read.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+    },
+    /// Print the fs-verity digest of each file (lowercase hex, one per line): the
+    /// kernel's when the file has fs-verity enabled, else computed.
+    MeasureFile {
+        /// Files to measure.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Check each image and print every problem found.
     ///
-    /// Each problem is printed as `IMAGE: nid N (PATH): PROBLEM`. Exit status: 0 when
-    /// every image is sound, 1 when one is corrupted, 2 on usage or I/O errors.
+    /// Each problem is printed as `IMAGE: nid N (PATH): PROBLEM`, a sound image as
+    /// `IMAGE: ok (...)`. Exit status: 0 when every image is sound, 1 when one is
+    /// corrupted or fails a check, 2 on usage or I/O errors.
     Fsck {
+        /// Also require each image to be canonical: exactly the image that its own tree
+        /// gives when written again at its format version. The first differing byte is
+        /// reported with the structure holding it.
+        #[arg(long)]
+        canonical: bool,
+        /// With --basedir: also check that each backing file has the fs-verity digest
+        /// that the image records for it.
+        #[arg(long, requires = "basedir")]
+        verify_objects: bool,
         /// Images to check.
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "IMAGE")]
         images: Vec<PathBuf>,
     },
 }
 
+/// Runs the command; returns the exit status.
+fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<u8> {
+    let usage = |err: &mut dyn Write, message: &str| -> io::Result<u8> {
+        writeln!(err, "composefs-info: {message}")?;
+        Ok(EXIT_ERROR)
+    };
+    let filter = match Filter::new(&cli.filter) {
+        Ok(f) => f,
+        Err(message) => return usage(err, &message),
+    };
+    let filtered = matches!(
+        cli.command,
+        Command::Ls { .. }
+            | Command::Dump { .. }
+            | Command::Objects { .. }
+            | Command::MissingObjects { .. }
+    );
+    if !filtered && !filter.is_empty() {
+        return usage(
+            err,
+            "--filter applies to ls, dump, objects and missing-objects only",
+        );
+    }
+    let uses_basedir = matches!(
+        cli.command,
+        Command::MissingObjects { .. } | Command::Fsck { .. }
+    );
+    if !uses_basedir && cli.basedir.is_some() {
+        return usage(err, "--basedir applies to missing-objects and fsck only");
+    }
+    let basedir = match &cli.basedir {
+        Some(path) => match fsck::open_basedir(path) {
+            Ok(b) => Some(b),
+            Err(message) => return usage(err, &message),
+        },
+        None => None,
+    };
+    match cli.command {
+        Command::Ls { images } => listing::run(Listing::Ls, &images, &filter, out, err),
+        Command::Dump { images } => listing::run(Listing::Dump, &images, &filter, out, err),
+        Command::Objects { images } => objects::run(&images, &filter, None, out, err),
+        Command::MissingObjects { images } => {
+            let Some(basedir) = &basedir else {
+                return usage(
+                    err,
+                    "missing-objects needs --basedir=PATH (the object store to look in)",
+                );
+            };
+            objects::run(&images, &filter, Some(basedir), out, err)
+        }
+        Command::MeasureFile { files } => measure::run(&files, out, err),
+        Command::Fsck {
+            canonical,
+            verify_objects,
+            images,
+        } => {
+            let threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+            let options = FsckOptions {
+                canonical,
+                objects: basedir.as_ref().map(|basedir: &Basedir| ObjectCheck {
+                    basedir,
+                    verify: verify_objects,
+                    threads,
+                }),
+            };
+            fsck::run(&images, &options, out, err)
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let status = match cli.command {
-        Command::Fsck { images } => {
-            info::fsck::run(&images, &mut stdout.lock(), &mut stderr.lock())
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version succeed; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { 0 });
         }
     };
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let mut out = stdout.lock();
+    let status = run(cli, &mut out, &mut stderr.lock()).and_then(|status| {
+        out.flush()?;
+        Ok(status)
+    });
     match status {
         Ok(code) => ExitCode::from(code),
+        // A reader that went away (`composefs-info dump IMG | head`) is not an error
+        // worth a message.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_ERROR),
         Err(e) => {
-            eprintln!("composefs-info: {e}");
+            eprintln!("composefs-info: cannot write output: {e}");
             ExitCode::from(EXIT_ERROR)
         }
     }
