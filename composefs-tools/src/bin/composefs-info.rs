@@ -6,7 +6,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use composefs_tools::info::fsck::{self, FsckOptions, ObjectCheck};
 use composefs_tools::info::listing::{self, Listing};
 use composefs_tools::info::{basedir::Basedir, measure, objects, Filter, EXIT_ERROR};
@@ -14,21 +14,52 @@ use composefs_tools::info::{basedir::Basedir, measure, objects, Filter, EXIT_ERR
 /// Inspect composefs images.
 ///
 /// Exit status: 0 success, 1 an image is corrupted (or fails a check), 2 a usage or I/O
-/// error. Messages name the file concerned.
+/// error. Messages name the file concerned. --basedir and --filter may be given before or
+/// after the command.
 #[derive(Debug, Parser)]
 #[command(name = "composefs-info", version, about, long_about)]
 struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The options every command accepts (and some use), before or after its name.
+#[derive(Debug, Clone, Default, Args)]
+struct Common {
     /// Base directory of the backing files (the object store), for missing-objects and
     /// fsck.
-    #[arg(long, value_name = "PATH", global = true)]
+    #[arg(long, value_name = "PATH")]
     basedir: Option<PathBuf>,
     /// Only consider this top-level entry of each image (and what is below it); may be
     /// repeated. NAME is a single name: a `/` is an error. For ls, dump, objects and
     /// missing-objects.
-    #[arg(long, value_name = "NAME", global = true)]
+    #[arg(long, value_name = "NAME")]
     filter: Vec<OsString>,
-    #[command(subcommand)]
-    command: Command,
+}
+
+impl Common {
+    /// The options given before the command, then those after it (a later --basedir
+    /// wins, filters add up).
+    fn merge(self, after: Self) -> Self {
+        let mut filter = self.filter;
+        filter.extend(after.filter);
+        Self {
+            basedir: after.basedir.or(self.basedir),
+            filter,
+        }
+    }
+}
+
+/// Arguments of the commands that read images.
+#[derive(Debug, Args)]
+struct Images {
+    #[command(flatten)]
+    common: Common,
+    /// Images to read, in turn.
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,34 +67,20 @@ enum Command {
     /// List every entry of each image: the path, then `/` and a TAB for a directory, a TAB
     /// and `-> TARGET` for a symlink, a TAB and `@ BACKING` for a file with a backing
     /// file. A second name of a hard-linked file shows only its path.
-    Ls {
-        /// Images to list, in turn.
-        #[arg(required = true, value_name = "IMAGE")]
-        images: Vec<PathBuf>,
-    },
+    Ls(Images),
     /// Print each image as a composefs-dump(5) file, which mkcomposefs --from-file turns
     /// back into the same image.
-    Dump {
-        /// Images to print, in turn.
-        #[arg(required = true, value_name = "IMAGE")]
-        images: Vec<PathBuf>,
-    },
+    Dump(Images),
     /// Print the backing files (object store paths) that the images' regular files name:
     /// the union over all images, sorted, one per line.
-    Objects {
-        /// Images to read.
-        #[arg(required = true, value_name = "IMAGE")]
-        images: Vec<PathBuf>,
-    },
+    Objects(Images),
     /// Like objects, but print only the backing files missing from --basedir (required).
-    MissingObjects {
-        /// Images to read.
-        #[arg(required = true, value_name = "IMAGE")]
-        images: Vec<PathBuf>,
-    },
+    MissingObjects(Images),
     /// Print the fs-verity digest of each file (lowercase hex, one per line): the
     /// kernel's when the file has fs-verity enabled, else computed.
     MeasureFile {
+        #[command(flatten)]
+        common: Common,
         /// Files to measure.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -71,22 +88,35 @@ enum Command {
     /// Check each image and print every problem found.
     ///
     /// Each problem is printed as `IMAGE: nid N (PATH): PROBLEM`, a sound image as
-    /// `IMAGE: ok (...)`. Exit status: 0 when every image is sound, 1 when one is
-    /// corrupted or fails a check, 2 on usage or I/O errors.
+    /// `IMAGE: ok (...)`. With --basedir, every backing file must exist there as a regular
+    /// file (looked up without leaving the directory). Exit status: 0 when every image is
+    /// sound, 1 when one is corrupted or fails a check, 2 on usage or I/O errors.
     Fsck {
+        #[command(flatten)]
+        common: Common,
         /// Also require each image to be canonical: exactly the image that its own tree
         /// gives when written again at its format version. The first differing byte is
         /// reported with the structure holding it.
         #[arg(long)]
         canonical: bool,
         /// With --basedir: also check that each backing file has the fs-verity digest
-        /// that the image records for it.
-        #[arg(long, requires = "basedir")]
+        /// that the image records for it (several files at once).
+        #[arg(long)]
         verify_objects: bool,
         /// Images to check.
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<PathBuf>,
     },
+}
+
+impl Command {
+    /// The command's own options.
+    fn common(&self) -> &Common {
+        match self {
+            Self::Ls(i) | Self::Dump(i) | Self::Objects(i) | Self::MissingObjects(i) => &i.common,
+            Self::MeasureFile { common, .. } | Self::Fsck { common, .. } => common,
+        }
+    }
 }
 
 /// Runs the command; returns the exit status.
@@ -95,16 +125,14 @@ fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<u8> {
         writeln!(err, "composefs-info: {message}")?;
         Ok(EXIT_ERROR)
     };
-    let filter = match Filter::new(&cli.filter) {
+    let common = cli.common.merge(cli.command.common().clone());
+    let filter = match Filter::new(&common.filter) {
         Ok(f) => f,
         Err(message) => return usage(err, &message),
     };
     let filtered = matches!(
         cli.command,
-        Command::Ls { .. }
-            | Command::Dump { .. }
-            | Command::Objects { .. }
-            | Command::MissingObjects { .. }
+        Command::Ls(_) | Command::Dump(_) | Command::Objects(_) | Command::MissingObjects(_)
     );
     if !filtered && !filter.is_empty() {
         return usage(
@@ -114,12 +142,22 @@ fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<u8> {
     }
     let uses_basedir = matches!(
         cli.command,
-        Command::MissingObjects { .. } | Command::Fsck { .. }
+        Command::MissingObjects(_) | Command::Fsck { .. }
     );
-    if !uses_basedir && cli.basedir.is_some() {
+    if !uses_basedir && common.basedir.is_some() {
         return usage(err, "--basedir applies to missing-objects and fsck only");
     }
-    let basedir = match &cli.basedir {
+    if matches!(
+        cli.command,
+        Command::Fsck {
+            verify_objects: true,
+            ..
+        }
+    ) && common.basedir.is_none()
+    {
+        return usage(err, "--verify-objects needs --basedir=PATH");
+    }
+    let basedir = match &common.basedir {
         Some(path) => match fsck::open_basedir(path) {
             Ok(b) => Some(b),
             Err(message) => return usage(err, &message),
@@ -127,10 +165,12 @@ fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<u8> {
         None => None,
     };
     match cli.command {
-        Command::Ls { images } => listing::run(Listing::Ls, &images, &filter, out, err),
-        Command::Dump { images } => listing::run(Listing::Dump, &images, &filter, out, err),
-        Command::Objects { images } => objects::run(&images, &filter, None, out, err),
-        Command::MissingObjects { images } => {
+        Command::Ls(Images { images, .. }) => listing::run(Listing::Ls, &images, &filter, out, err),
+        Command::Dump(Images { images, .. }) => {
+            listing::run(Listing::Dump, &images, &filter, out, err)
+        }
+        Command::Objects(Images { images, .. }) => objects::run(&images, &filter, None, out, err),
+        Command::MissingObjects(Images { images, .. }) => {
             let Some(basedir) = &basedir else {
                 return usage(
                     err,
@@ -139,11 +179,12 @@ fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<u8> {
             };
             objects::run(&images, &filter, Some(basedir), out, err)
         }
-        Command::MeasureFile { files } => measure::run(&files, out, err),
+        Command::MeasureFile { files, .. } => measure::run(&files, out, err),
         Command::Fsck {
             canonical,
             verify_objects,
             images,
+            ..
         } => {
             let threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
             let options = FsckOptions {
