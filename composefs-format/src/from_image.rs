@@ -50,6 +50,14 @@ struct Found<'a> {
     file_type: FileType,
 }
 
+/// A whiteout stub the writer added (a character device 0:0): it takes an inode slot, so
+/// it counts when primary entries are chosen, but it is not part of the tree.
+struct Stub {
+    /// Its position among all entries of the walk.
+    at: usize,
+    nid: u64,
+}
+
 /// Reads `image` into a tree.
 ///
 /// # Errors
@@ -62,9 +70,22 @@ pub fn image_to_tree(image: &Image<'_>) -> Result<ImageTree> {
         dirs,
         dir_entries,
         found,
+        stubs,
     } = walk(image, root)?;
-    let slots = Slots::new(&found);
-    let primary = choose_primaries(&found, &slots);
+    let primary = {
+        let slots = Slots::new(&found, &stubs);
+        let all = choose_primaries(&slots);
+        // Keep the choices of the entries, dropping those of the stubs.
+        let mut stub_at = stubs.iter().map(|s| s.at).peekable();
+        let mut primary = Vec::with_capacity(found.len());
+        for (i, choice) in all.into_iter().enumerate() {
+            if stub_at.next_if_eq(&i).is_none() {
+                primary.push(choice);
+            }
+        }
+        primary
+    };
+    let slots = Slots::new(&found, &[]);
 
     // Nodes in first-seen order: the root, then each distinct nid as its entries appear.
     let mut node_of_slot: Vec<Option<NodeId>> = vec![None; slots.distinct.len()];
@@ -179,17 +200,21 @@ struct Walk<'a> {
     dir_entries: Vec<usize>,
     /// Every entry but `.`, `..` and whiteout stubs.
     found: Vec<Found<'a>>,
+    /// The whiteout stubs, in walk order.
+    stubs: Vec<Stub>,
 }
 
 /// Breadth-first walk over directories, as the writer orders inodes: the directory queue
 /// and every entry but `.`, `..` and whiteout stubs, each directory's entries in stored
-/// (name) order. Only directories and character devices are read here.
+/// (name) order, and the whiteout stubs apart. Only directories and character devices are
+/// read here.
 fn walk<'a>(image: &Image<'a>, root: Inode<'a>) -> Result<Walk<'a>> {
     let mut visited: BTreeMap<u64, ()> = BTreeMap::new();
     visited.insert(root.nid(), ());
     let mut dirs = vec![root];
     let mut dir_entries = Vec::new();
     let mut found = Vec::new();
+    let mut stubs = Vec::new();
     let mut next = 0usize;
     while let Some(dir) = dirs.get(next).copied() {
         let mut previous: Option<&[u8]> = None;
@@ -222,7 +247,9 @@ fn walk<'a>(image: &Image<'a>, root: Inode<'a>) -> Result<Walk<'a>> {
             if name == b"." || name == b".." {
                 continue;
             }
-            if found.len() >= usize::try_from(MAX_CHECK_ENTRIES).unwrap_or(usize::MAX) {
+            if found.len().saturating_add(stubs.len())
+                >= usize::try_from(MAX_CHECK_ENTRIES).unwrap_or(usize::MAX)
+            {
                 return Err(limit());
             }
             let file_type = dirent.file_type();
@@ -232,6 +259,10 @@ fn walk<'a>(image: &Image<'a>, root: Inode<'a>) -> Result<Walk<'a>> {
                     // stubs: user whiteouts are stored converted into regular files.
                     let child = image.inode(dirent.nid())?;
                     if child.file_type() == FileType::CharDevice && child.rdev() == 0 {
+                        stubs.push(Stub {
+                            at: found.len().saturating_add(stubs.len()),
+                            nid: child.nid(),
+                        });
                         continue;
                     }
                 }
@@ -274,11 +305,13 @@ fn walk<'a>(image: &Image<'a>, root: Inode<'a>) -> Result<Walk<'a>> {
         dirs,
         dir_entries,
         found,
+        stubs,
     })
 }
 
 /// The distinct nids of the entries, sorted, with how many entries name each, and for
-/// every entry the index of its nid among them.
+/// every entry the index of its nid among them. With `stubs`, the stubs are entries too,
+/// at their positions in the walk.
 struct Slots {
     distinct: Vec<u64>,
     counts: Vec<u32>,
@@ -286,13 +319,26 @@ struct Slots {
 }
 
 impl Slots {
-    fn new(found: &[Found<'_>]) -> Self {
-        let mut order: Vec<(u64, u32)> =
-            found.iter().zip(0u32..).map(|(f, i)| (f.nid, i)).collect();
+    fn new(found: &[Found<'_>], stubs: &[Stub]) -> Self {
+        let total = found.len().saturating_add(stubs.len());
+        let mut nids: Vec<u64> = Vec::with_capacity(total);
+        let mut stub_iter = stubs.iter().peekable();
+        let mut found_iter = found.iter();
+        while nids.len() < total {
+            let at = nids.len();
+            match stub_iter.next_if(|s| s.at == at) {
+                Some(stub) => nids.push(stub.nid),
+                None => match found_iter.next() {
+                    Some(f) => nids.push(f.nid),
+                    None => break,
+                },
+            }
+        }
+        let mut order: Vec<(u64, u32)> = nids.iter().copied().zip(0u32..).collect();
         order.sort_unstable();
         let mut distinct: Vec<u64> = Vec::new();
         let mut counts: Vec<u32> = Vec::new();
-        let mut of_entry = vec![0u32; found.len()];
+        let mut of_entry = vec![0u32; nids.len()];
         for (nid, entry) in order {
             match (distinct.last(), counts.last_mut()) {
                 (Some(&last), Some(count)) if last == nid => *count = count.saturating_add(1),
@@ -314,19 +360,21 @@ impl Slots {
     }
 }
 
-/// Decides, for every entry, whether it is its node's primary entry.
+/// Decides, for every entry of `slots` (the whiteout stubs included), whether it is its
+/// node's primary entry.
 ///
 /// The writer gives inodes increasing nids in the breadth-first order of their primary
 /// entries. So, walking the entries in that order, an entry whose nid is the smallest nid
 /// not yet placed is a primary one. (If a hard link to that node comes first with no
 /// primary entry between the two, choosing it places the node at the same position, so
-/// the image is the same.) For images no writer made, the last entry of a node not yet
+/// the image is the same. The stubs take inode slots too, which is why they must be
+/// counted: a stub between the two is such a primary entry.) For images no writer made, the last entry of a node not yet
 /// placed becomes its primary, so every node gets exactly one.
-fn choose_primaries(found: &[Found<'_>], slots: &Slots) -> Vec<bool> {
+fn choose_primaries(slots: &Slots) -> Vec<bool> {
     let mut remaining = slots.counts.clone();
     let mut placed = vec![false; slots.distinct.len()];
     let mut smallest = 0usize;
-    let mut primary = Vec::with_capacity(found.len());
+    let mut primary = Vec::with_capacity(slots.of_entry.len());
     for &slot in &slots.of_entry {
         let at = slot_index(slot);
         while placed.get(smallest).copied().unwrap_or(false) {
@@ -484,4 +532,52 @@ fn user_xattr(x: &RawXattr<'_>, whiteout: bool, holds_whiteouts: bool) -> Option
         key,
         value: x.value().to_vec(),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ondisk::{S_IFDIR, S_IFREG};
+    use crate::write::{write_image, Options};
+
+    fn node(mode: u32, nlink: u32) -> Node {
+        Node {
+            nlink,
+            ..Node::with_mode(mode)
+        }
+    }
+
+    /// The writer places a hard-linked node at its primary entry; here the root's whiteout
+    /// stubs `3b`..`40` sort between a hard link (`3a-link`) and the primary (`40-file`),
+    /// so the two positions differ and only counting the stubs finds the primary.
+    #[test]
+    fn stubs_between_a_hard_link_and_its_primary_are_counted() {
+        let mut tree = Tree::new(node(S_IFDIR | 0o755, 2));
+        let f = tree
+            .add(Node {
+                size: 3,
+                content: Some(b"abc".to_vec()),
+                ..node(S_IFREG | 0o644, 2)
+            })
+            .unwrap();
+        tree.insert_child(NodeId::ROOT, b"3a-link".to_vec(), f, true)
+            .unwrap();
+        tree.insert_child(NodeId::ROOT, b"40-file".to_vec(), f, false)
+            .unwrap();
+        let mut image = Vec::new();
+        write_image(&tree, &Options::default(), &mut image).unwrap();
+        let read = image_to_tree(&Image::open(&image).unwrap()).unwrap();
+        let flags: Vec<(&[u8], bool)> = read
+            .tree
+            .root()
+            .children
+            .iter()
+            .map(|e| (e.name.as_slice(), e.hardlink))
+            .collect();
+        assert_eq!(flags, [(&b"3a-link"[..], true), (&b"40-file"[..], false)]);
+        let mut again = Vec::new();
+        write_image(&read.tree, &Options::default(), &mut again).unwrap();
+        assert!(again == image);
+    }
 }
