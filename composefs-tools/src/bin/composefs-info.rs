@@ -25,13 +25,28 @@ struct Cli {
     command: Command,
 }
 
-/// The options every command accepts (and some use), before or after its name.
+/// The options that may come before the command name (the reference's `getopt` takes
+/// them anywhere); each command takes those it uses after its name too.
 #[derive(Debug, Clone, Default, Args)]
 struct Common {
+    #[command(flatten)]
+    basedir: BasedirArg,
+    #[command(flatten)]
+    filter: FilterArg,
+}
+
+/// `--basedir`.
+#[derive(Debug, Clone, Default, Args)]
+struct BasedirArg {
     /// Base directory of the backing files (the object store), for missing-objects and
-    /// fsck.
+    /// fsck. Paths are looked up without leaving it.
     #[arg(long, value_name = "PATH")]
     basedir: Option<PathBuf>,
+}
+
+/// `--filter`.
+#[derive(Debug, Clone, Default, Args)]
+struct FilterArg {
     /// Only consider this top-level entry of each image (and what is below it); may be
     /// repeated. NAME is a single name: a `/` is an error. For ls, dump, objects and
     /// missing-objects.
@@ -43,20 +58,22 @@ impl Common {
     /// The options given before the command, then those after it (a later --basedir
     /// wins, filters add up).
     fn merge(self, after: Self) -> Self {
-        let mut filter = self.filter;
-        filter.extend(after.filter);
+        let mut filter = self.filter.filter;
+        filter.extend(after.filter.filter);
         Self {
-            basedir: after.basedir.or(self.basedir),
-            filter,
+            basedir: BasedirArg {
+                basedir: after.basedir.basedir.or(self.basedir.basedir),
+            },
+            filter: FilterArg { filter },
         }
     }
 }
 
-/// Arguments of the commands that read images.
+/// Arguments of the listings.
 #[derive(Debug, Args)]
 struct Images {
     #[command(flatten)]
-    common: Common,
+    filter: FilterArg,
     /// Images to read, in turn.
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
@@ -75,12 +92,18 @@ enum Command {
     /// the union over all images, sorted, one per line.
     Objects(Images),
     /// Like objects, but print only the backing files missing from --basedir (required).
-    MissingObjects(Images),
+    MissingObjects {
+        #[command(flatten)]
+        basedir: BasedirArg,
+        #[command(flatten)]
+        filter: FilterArg,
+        /// Images to read.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+    },
     /// Print the fs-verity digest of each file (lowercase hex, one per line): the
     /// kernel's when the file has fs-verity enabled, else computed.
     MeasureFile {
-        #[command(flatten)]
-        common: Common,
         /// Files to measure.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -93,7 +116,7 @@ enum Command {
     /// sound, 1 when one is corrupted or fails a check, 2 on usage or I/O errors.
     Fsck {
         #[command(flatten)]
-        common: Common,
+        basedir: BasedirArg,
         /// Also require each image to be canonical: exactly the image that its own tree
         /// gives when written again at its format version. The first differing byte is
         /// reported with the structure holding it.
@@ -110,11 +133,24 @@ enum Command {
 }
 
 impl Command {
-    /// The command's own options.
-    fn common(&self) -> &Common {
+    /// The options given after the command name.
+    fn common(&self) -> Common {
         match self {
-            Self::Ls(i) | Self::Dump(i) | Self::Objects(i) | Self::MissingObjects(i) => &i.common,
-            Self::MeasureFile { common, .. } | Self::Fsck { common, .. } => common,
+            Self::Ls(i) | Self::Dump(i) | Self::Objects(i) => Common {
+                filter: i.filter.clone(),
+                ..Common::default()
+            },
+            Self::MissingObjects {
+                basedir, filter, ..
+            } => Common {
+                basedir: basedir.clone(),
+                filter: filter.clone(),
+            },
+            Self::Fsck { basedir, .. } => Common {
+                basedir: basedir.clone(),
+                ..Common::default()
+            },
+            Self::MeasureFile { .. } => Common::default(),
         }
     }
 }
@@ -125,14 +161,14 @@ fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<u8> {
         writeln!(err, "composefs-info: {message}")?;
         Ok(EXIT_ERROR)
     };
-    let common = cli.common.merge(cli.command.common().clone());
-    let filter = match Filter::new(&common.filter) {
+    let common = cli.common.merge(cli.command.common());
+    let filter = match Filter::new(&common.filter.filter) {
         Ok(f) => f,
         Err(message) => return usage(err, &message),
     };
     let filtered = matches!(
         cli.command,
-        Command::Ls(_) | Command::Dump(_) | Command::Objects(_) | Command::MissingObjects(_)
+        Command::Ls(_) | Command::Dump(_) | Command::Objects(_) | Command::MissingObjects { .. }
     );
     if !filtered && !filter.is_empty() {
         return usage(
@@ -142,9 +178,9 @@ fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<u8> {
     }
     let uses_basedir = matches!(
         cli.command,
-        Command::MissingObjects(_) | Command::Fsck { .. }
+        Command::MissingObjects { .. } | Command::Fsck { .. }
     );
-    if !uses_basedir && common.basedir.is_some() {
+    if !uses_basedir && common.basedir.basedir.is_some() {
         return usage(err, "--basedir applies to missing-objects and fsck only");
     }
     if matches!(
@@ -153,11 +189,11 @@ fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<u8> {
             verify_objects: true,
             ..
         }
-    ) && common.basedir.is_none()
+    ) && common.basedir.basedir.is_none()
     {
         return usage(err, "--verify-objects needs --basedir=PATH");
     }
-    let basedir = match &common.basedir {
+    let basedir = match &common.basedir.basedir {
         Some(path) => match fsck::open_basedir(path) {
             Ok(b) => Some(b),
             Err(message) => return usage(err, &message),
@@ -170,7 +206,7 @@ fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<u8> {
             listing::run(Listing::Dump, &images, &filter, out, err)
         }
         Command::Objects(Images { images, .. }) => objects::run(&images, &filter, None, out, err),
-        Command::MissingObjects(Images { images, .. }) => {
+        Command::MissingObjects { images, .. } => {
             let Some(basedir) = &basedir else {
                 return usage(
                     err,
