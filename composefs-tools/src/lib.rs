@@ -3,3 +3,4 @@
 //! `composefs-std`.
 
 pub mod info;
+pub mod mount;

@@ -232,16 +232,29 @@ fn upper_layer_makes_the_mount_writable() {
         return;
     }
     let fx = Fixture::new();
+    // Paths with the characters each interface must escape: `,` and `:` (option and
+    // layer separators) and `\`.
+    let odd = r"a,b:c\d";
+    let store = fx.dir.path().join(format!("objects {odd}"));
+    std::os::unix::fs::symlink(&fx.store, &store).unwrap();
     for mode in LayerMode::ALL {
-        let upper = fx.new_dir(&format!("upper-{mode:?}"));
-        let work = fx.new_dir(&format!("work-{mode:?}"));
+        let upper = fx.new_dir(&format!("upper-{mode:?} {odd}"));
+        let work = fx.new_dir(&format!("work-{mode:?} {odd}"));
         let target = MountGuard::new(fx.new_dir(&format!("mnt-{mode:?}")));
         mount(
             &fx.image,
             target.path(),
-            &fx.options().layer_mode(mode).upper(&upper, &work),
+            &MountOptions::new([&store])
+                .scratch_dir(fx.dir.path())
+                .layer_mode(mode)
+                .upper(&upper, &work),
         )
         .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        assert_eq!(
+            std::fs::read(target.path().join("ext4097")).unwrap(),
+            std::fs::read(fx.source.join("ext4097")).unwrap(),
+            "{mode:?}: objects found through the odd basedir"
+        );
         let t = target.path();
         std::fs::write(t.join("new-file"), b"written").unwrap();
         std::fs::write(t.join("ext4097"), b"replaced").unwrap();

@@ -65,12 +65,36 @@ impl FsContext {
     /// Filesystems still on the legacy interface accept anything here and fail only at
     /// creation, with their whole option string.
     pub(crate) fn validates_keys(&self) -> bool {
-        fsconfig_set_string(&self.fd, "unsupported", "unsupported").is_err()
+        let refused = fsconfig_set_string(&self.fd, "unsupported", "unsupported").is_err();
+        self.discard_messages();
+        refused
+    }
+
+    /// `FSCONFIG_SET_STRING key=value` where a refusal is acceptable; returns whether
+    /// the kernel took it. The refusal's messages are discarded.
+    pub(crate) fn try_set_string(&self, key: &str, value: &str) -> bool {
+        let taken = fsconfig_set_string(&self.fd, key, value).is_ok();
+        self.discard_messages();
+        taken
+    }
+
+    /// Drops the queued kernel messages, so a later failure reports only its own.
+    fn discard_messages(&self) {
+        drop(drain_messages(self.fd.as_fd()));
     }
 
     /// `FSCONFIG_CMD_CREATE`.
     pub(crate) fn create(&self) -> Result<(), MountError> {
-        fsconfig_create(&self.fd).map_err(|e| self.failure("fsconfig create", e))
+        fsconfig_create(&self.fd).map_err(|e| {
+            let mut failure = self.failure("fsconfig create", e);
+            // overlayfs explains most refusals only in the kernel log.
+            if let MountError::Kernel { step, messages, .. } = &mut failure {
+                if messages.is_empty() {
+                    step.what.push_str(" (the kernel log may say why)");
+                }
+            }
+            failure
+        })
     }
 
     /// `fsmount`: a detached mount of the created superblock.

@@ -116,7 +116,7 @@ fn overlay_context(label: &'static str, options: &MountOptions) -> Result<FsCont
         Verity::Off => {}
         Verity::Require => ctx.set_string("verity", "require")?,
         Verity::Try => {
-            let _ = ctx.set_string("verity", "require");
+            ctx.try_set_string("verity", "require");
         }
     }
     Ok(ctx)
