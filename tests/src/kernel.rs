@@ -166,8 +166,10 @@ pub struct Entry {
     pub nlink: u64,
     /// Symlink target.
     pub target: Option<Vec<u8>>,
-    /// Every xattr `listxattr` shows, with its value.
-    pub xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Every xattr `listxattr` shows, with its value or the errno of `getxattr` (the
+    /// VFS lists `user.*` xattrs of symlinks and special files but refuses to read them,
+    /// with `ENODATA`).
+    pub xattrs: BTreeMap<Vec<u8>, Result<Vec<u8>, i32>>,
     /// Regular-file content, when read (see [`snapshot`]).
     pub content: Option<Result<Vec<u8>, i32>>,
 }
@@ -230,12 +232,13 @@ pub fn snapshot(root: &Path, read_limit: u64) -> BTreeMap<PathBuf, Entry> {
     out
 }
 
-/// Every xattr of `path` (not following a symlink) with its value.
+/// Every xattr of `path` (not following a symlink) with its value, or `ENODATA` for
+/// one that is listed but cannot be read.
 ///
 /// # Panics
-/// When listing or reading fails for another reason than "no xattrs here".
+/// When listing or reading fails for another reason.
 #[must_use]
-pub fn xattrs(path: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
+pub fn xattrs(path: &Path) -> BTreeMap<Vec<u8>, Result<Vec<u8>, i32>> {
     let mut out = BTreeMap::new();
     let mut names = vec![0u8; 65536];
     let n = match rustix::fs::llistxattr(path, &mut names[..]) {
@@ -245,15 +248,19 @@ pub fn xattrs(path: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
     };
     for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
         let mut value = vec![0u8; 65536];
-        let len = rustix::fs::lgetxattr(path, name, &mut value[..]).unwrap_or_else(|e| {
-            panic!(
+        let got = match rustix::fs::lgetxattr(path, name, &mut value[..]) {
+            Ok(len) => {
+                value.truncate(len);
+                Ok(value)
+            }
+            Err(Errno::NODATA) => Err(Errno::NODATA.raw_os_error()),
+            Err(e) => panic!(
                 "lgetxattr {} {:?}: {e}",
                 path.display(),
                 String::from_utf8_lossy(name)
-            )
-        });
-        value.truncate(len);
-        out.insert(name.to_vec(), value);
+            ),
+        };
+        out.insert(name.to_vec(), got);
     }
     out
 }

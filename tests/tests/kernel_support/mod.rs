@@ -257,7 +257,10 @@ fn node_of(path: &Path, store: &Store) -> Node {
     }
     node.xattrs = xattrs(path)
         .into_iter()
-        .map(|(key, value)| Xattr { key, value })
+        .map(|(key, value)| Xattr {
+            key,
+            value: value.expect("every xattr of the source is readable"),
+        })
         .collect();
     if ft.is_symlink() {
         let target = fs::read_link(path).unwrap();
@@ -356,7 +359,7 @@ pub fn tree_view(
                 xattrs: node
                     .xattrs
                     .iter()
-                    .map(|x| (x.key.clone(), x.value.clone()))
+                    .map(|x| (x.key.clone(), Ok(x.value.clone())))
                     .collect(),
                 content: content.flatten(),
             },
@@ -374,6 +377,9 @@ pub fn tree_view(
 /// `user.overlay.whiteout`; their directory gets `*.overlay.whiteouts` and, in format
 /// version 1, `*.overlay.opaque=x`. These are "xwhiteouts" for a further overlay
 /// stacked on the mount, not whiteouts of this one.
+///
+/// Last, the VFS rule for `user.*` xattrs applies: on anything but regular files and
+/// directories they are listed but reading them fails with `ENODATA`.
 pub fn as_mounted(view: &mut BTreeMap<PathBuf, Entry>, format_version: u32) {
     let mut parents = BTreeSet::new();
     for (rel, e) in view.iter_mut() {
@@ -382,19 +388,30 @@ pub fn as_mounted(view: &mut BTreeMap<PathBuf, Entry>, format_version: u32) {
             e.size = 0;
             e.content = Some(Ok(Vec::new()));
             e.xattrs
-                .insert(b"trusted.overlay.whiteout".to_vec(), Vec::new());
+                .insert(b"trusted.overlay.whiteout".to_vec(), Ok(Vec::new()));
             e.xattrs
-                .insert(b"user.overlay.whiteout".to_vec(), Vec::new());
+                .insert(b"user.overlay.whiteout".to_vec(), Ok(Vec::new()));
             parents.insert(rel.parent().unwrap_or(Path::new("")).to_path_buf());
         }
     }
     for dir in parents {
         let x = &mut view.get_mut(&dir).unwrap().xattrs;
-        x.insert(b"trusted.overlay.whiteouts".to_vec(), Vec::new());
-        x.insert(b"user.overlay.whiteouts".to_vec(), Vec::new());
+        x.insert(b"trusted.overlay.whiteouts".to_vec(), Ok(Vec::new()));
+        x.insert(b"user.overlay.whiteouts".to_vec(), Ok(Vec::new()));
         if format_version >= 1 {
-            x.insert(b"trusted.overlay.opaque".to_vec(), b"x".to_vec());
-            x.insert(b"user.overlay.opaque".to_vec(), b"x".to_vec());
+            x.insert(b"trusted.overlay.opaque".to_vec(), Ok(b"x".to_vec()));
+            x.insert(b"user.overlay.opaque".to_vec(), Ok(b"x".to_vec()));
+        }
+    }
+    let enodata = rustix::io::Errno::NODATA.raw_os_error();
+    for e in view.values_mut() {
+        let ft = e.mode & S_IFMT;
+        if ft != S_IFREG && ft != S_IFDIR {
+            for (k, v) in &mut e.xattrs {
+                if k.starts_with(b"user.") {
+                    *v = Err(enodata);
+                }
+            }
         }
     }
 }
@@ -491,14 +508,15 @@ fn describe(path: &Path, want: &Entry, got: &Entry) -> String {
     field!(nlink);
     field!(target);
     if want.xattrs != got.xattrs {
-        let show = |m: &BTreeMap<Vec<u8>, Vec<u8>>| {
+        let show = |m: &BTreeMap<Vec<u8>, Result<Vec<u8>, i32>>| {
             m.iter()
-                .map(|(k, v)| {
-                    format!(
+                .map(|(k, v)| match v {
+                    Ok(v) => format!(
                         "{}={:?}",
                         String::from_utf8_lossy(k),
                         String::from_utf8_lossy(v)
-                    )
+                    ),
+                    Err(e) => format!("{}=<errno {e}>", String::from_utf8_lossy(k)),
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
