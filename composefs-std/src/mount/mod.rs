@@ -1,5 +1,5 @@
 //! Mounting composefs images: EROFS for the metadata, overlayfs on top for the file data
-//! (SPEC.md 9.3).
+//! (SPEC.md 9.4).
 //!
 //! [`mount_image`] does what `mount.composefs` does, in this order:
 //!
@@ -71,7 +71,8 @@ pub enum Verity {
 /// Where EROFS reads the image from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErofsSource {
-    /// A file-backed mount of the image file (Linux 6.12 and later).
+    /// A file-backed mount of the image file (recent kernels; older ones answer
+    /// `ENOTBLK`).
     File,
     /// A read-only loop device with 4096-byte blocks over the image file, cleared
     /// automatically when the mount goes away.
@@ -82,15 +83,14 @@ pub enum ErofsSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LayerMode {
     /// New mount API, layers given as file descriptors (`FSCONFIG_SET_FD` on `lowerdir+`,
-    /// `datadir+`, `upperdir`, `workdir`; Linux 6.15 and later for a detached EROFS
-    /// mount). Needs no temporary mount point.
+    /// `datadir+`, `upperdir`, `workdir`), the EROFS mount staying detached. Needs no
+    /// temporary mount point; needs a recent kernel (works on 6.18).
     Fds,
-    /// New mount API, layers given as paths (`lowerdir+`, `datadir+`; Linux 6.8 and
-    /// later). The EROFS mount is attached on a temporary directory for the duration of
-    /// the overlay mount.
+    /// New mount API, layers given as paths (`lowerdir+`, `datadir+`). The EROFS mount is
+    /// attached on a temporary directory for the duration of the overlay mount.
     Paths,
-    /// `mount(2)` with `lowerdir=EROFS::DIR1::DIR2` (data-only layers, Linux 6.5 and
-    /// later), through a temporary directory.
+    /// `mount(2)` with `lowerdir=EROFS::DIR1::DIR2` (data-only layers), through a
+    /// temporary directory.
     LegacyDataOnly,
     /// `mount(2)` with `lowerdir=EROFS:DIR1:DIR2`: the basedirs become ordinary lower
     /// layers, hidden under the image root's opaque flag and its 256 `00`..`ff`

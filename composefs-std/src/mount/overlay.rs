@@ -193,7 +193,7 @@ fn by_fds(erofs: &ErofsMount, options: &MountOptions, target: &Path) -> Result<(
         ctx.set_fd("workdir", work_fd.as_fd(), &work.display().to_string())
             .map_err(unsupported_if_einval)?;
     }
-    // Before Linux 6.15 overlayfs refuses a detached mount as a layer, at this point.
+    // Older kernels refuse a detached mount as a layer here, at creation.
     finish(&ctx, options, target, unsupported_if_einval)
 }
 
