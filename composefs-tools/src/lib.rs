@@ -3,4 +3,5 @@
 //! `composefs-std`.
 
 pub mod info;
+pub mod mkcomposefs;
 pub mod mount;
