@@ -460,6 +460,45 @@ fn safety_check_refuses_a_corrupted_image_the_kernel_would_mount() {
     }
 }
 
+/// A byte of the reserved area after the composefs header changed: every reader ignores
+/// it, so the image is sound and the kernel mounts it, but our writer never makes it.
+#[test]
+fn canonical_check_refuses_an_image_our_writer_would_not_make() {
+    if skip_without_mounts("canonical_check_refuses_an_image_our_writer_would_not_make") {
+        return;
+    }
+    let fx = Fixture::new();
+    let mut img = std::fs::read(&fx.image).unwrap();
+    img[100] = 0x5a;
+    let odd = fx.dir.path().join("odd.cfs");
+    std::fs::write(&odd, &img).unwrap();
+    let target = MountGuard::new(fx.new_dir("mnt"));
+    let e = mount(
+        &odd,
+        target.path(),
+        &fx.options().check(ImageCheck::Canonical),
+    )
+    .unwrap_err();
+    assert!(matches!(e, MountError::NotCanonical(_)), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "image refused by the canonical check: not canonical: first difference at byte 100 \
+         in the padding after the composefs header (bytes 32..1024)"
+    );
+    assert!(mounts_under(fx.dir.path()).is_empty());
+    // The structural check (and the kernel) take it; the unmodified image is canonical.
+    let done = mount(&odd, target.path(), &fx.options()).unwrap();
+    assert_eq!(done.check, ImageCheck::Structure);
+    rustix::mount::unmount(target.path(), rustix::mount::UnmountFlags::empty()).unwrap();
+    let done = mount(
+        &fx.image,
+        target.path(),
+        &fx.options().check(ImageCheck::Canonical),
+    )
+    .unwrap();
+    assert_eq!(done.check, ImageCheck::Canonical);
+}
+
 #[test]
 fn digest_option_needs_fs_verity_with_that_digest() {
     if skip_without_mounts("digest_option_needs_fs_verity_with_that_digest") {
@@ -657,10 +696,13 @@ fn reference_images_mount_with_our_helper() {
         String::from_utf8_lossy(&out.stderr)
     );
     let target = MountGuard::new(fx.new_dir("mnt"));
+    // Byte-identical writers: the reference's image passes our canonical check.
     mount(
         &ref_image,
         target.path(),
-        &MountOptions::new([&ref_store]).scratch_dir(fx.dir.path()),
+        &MountOptions::new([&ref_store])
+            .scratch_dir(fx.dir.path())
+            .check(ImageCheck::Canonical),
     )
     .unwrap();
     // The reference's directory mode gives every file its own inode with one link (it

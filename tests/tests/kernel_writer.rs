@@ -1,7 +1,8 @@
 //! Images we wrote, mounted by the kernel with nothing of ours in between: plain
 //! `mount -t erofs` and `mount -t overlay` commands (`lowerdir+=`, `datadir+=`,
-//! `metacopy=on`, `redirect_dir=on`), compared with the tree the dump describes. Needs
-//! root, erofs, overlayfs and mount(8); skips visibly otherwise.
+//! `metacopy=on`, `redirect_dir=on`), compared with the tree the dump describes; and
+//! the reference's images of the same dumps through our helper. Needs root, erofs,
+//! overlayfs and mount(8); skips visibly otherwise.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,11 +20,11 @@ use std::process::Command;
 
 use composefs_conformance::kernel::{skip_without_mounts, snapshot, MountGuard};
 use composefs_conformance::{gen_dump, skip};
-use composefs_format::dumpfile::{parse_bytes, ParseOptions};
 use composefs_format::tree::{Node, Tree};
+use composefs_std::mount::{mount, ImageCheck, MountOptions};
 use kernel_support::{
-    as_mounted, assert_same_view, build_image_from_dump, link_groups, tree_link_groups, tree_view,
-    Rng, READ_LIMIT,
+    as_mounted, assert_same_view, image_from_dump, link_groups, reference_image_from_dump,
+    tree_link_groups, tree_view, Rng, READ_LIMIT,
 };
 
 const S_IFMT: u32 = 0o170000;
@@ -70,12 +71,10 @@ fn mount_and_compare(seed: u64, entries: usize, whiteouts: bool) {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let dump_path = dir.path().join("tree.dump");
-    std::fs::write(&dump_path, &dump).unwrap();
     let image = dir.path().join("tree.cfs");
-    build_image_from_dump(&dump_path, &image);
-    let tree = parse_bytes(&dump, ParseOptions::lenient()).unwrap().tree;
-    let version = u32::from_le_bytes(std::fs::read(&image).unwrap()[12..16].try_into().unwrap());
+    let (tree, version) = image_from_dump(&dump, &image);
+    let stored = u32::from_le_bytes(std::fs::read(&image).unwrap()[12..16].try_into().unwrap());
+    assert_eq!(stored, version, "seed {seed}: header format version");
 
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
@@ -105,19 +104,70 @@ fn mount_and_compare(seed: u64, entries: usize, whiteouts: bool) {
         ))
         .arg(&merged));
 
-    let mut expected = tree_view(&tree, &|node: &Node| {
+    compare(&format!("seed {seed}"), &tree, version, &merged);
+    drop(merged_guard);
+    drop(lower_guard);
+}
+
+/// Compares the mounted tree at `merged` with what `tree` must look like there.
+fn compare(what: &str, tree: &Tree, version: u32, merged: &Path) {
+    let mut expected = tree_view(tree, &|node: &Node| {
         (node.size <= READ_LIMIT).then(|| object_bytes(node))
     });
     as_mounted(&mut expected, version);
-    let actual = snapshot(&merged, READ_LIMIT);
-    assert_same_view(&format!("seed {seed}"), &expected, &actual);
+    let actual = snapshot(merged, READ_LIMIT);
+    assert_same_view(what, &expected, &actual);
     assert_eq!(
-        link_groups(&merged, &actual),
-        tree_link_groups(&tree),
-        "seed {seed}: hard links"
+        link_groups(merged, &actual),
+        tree_link_groups(tree),
+        "{what}: hard links"
     );
-    drop(merged_guard);
-    drop(lower_guard);
+}
+
+/// Interoperability the other way: images the reference `mkcomposefs --from-file` wrote
+/// from the same random dumps, mounted with our helper.
+#[test]
+fn reference_images_mount_with_our_helper_as_the_dump_says() {
+    if skip_without_mounts("reference_images_mount_with_our_helper_as_the_dump_says") {
+        return;
+    }
+    for seed in [11, 12] {
+        let Some(dump) = gen_dump(seed, 400, seed % 2 == 0) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let dump_path = dir.path().join("tree.dump");
+        std::fs::write(&dump_path, &dump).unwrap();
+        let image = dir.path().join("ref.cfs");
+        if !reference_image_from_dump(&dump_path, &image) {
+            return;
+        }
+        let (tree, version) = image_from_dump(&dump, &dir.path().join("ours.cfs"));
+        assert_eq!(
+            std::fs::read(&image).unwrap(),
+            std::fs::read(dir.path().join("ours.cfs")).unwrap(),
+            "seed {seed}: our writer and the reference agree byte for byte"
+        );
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        place_objects(&tree, &data);
+        let merged = MountGuard::new(dir.path().join("merged"));
+        std::fs::create_dir(merged.path()).unwrap();
+        mount(
+            &image,
+            merged.path(),
+            &MountOptions::new([&data])
+                .scratch_dir(dir.path())
+                .check(ImageCheck::Canonical),
+        )
+        .unwrap();
+        compare(
+            &format!("reference image, seed {seed}"),
+            &tree,
+            version,
+            merged.path(),
+        );
+    }
 }
 
 #[test]

@@ -159,19 +159,17 @@ fn check_file(file: &File, check: ImageCheck) -> Result<bool, MountError> {
         reason: e.to_string(),
     })?;
     if check == ImageCheck::Canonical {
-        canonical(&image)?;
+        canonical(&bytes)?;
     }
     Ok(image.has_acl())
 }
 
 /// The canonical check: the image must be byte for byte what our writer makes of the
-/// tree it holds.
-fn canonical(image: &Image<'_>) -> Result<(), MountError> {
-    // PENDING-CANONICAL: replaced when composefs_format::canonical lands on main.
-    let _ = image;
-    Err(MountError::NotCanonical(
-        "the canonical check is not built yet".to_owned(),
-    ))
+/// tree it holds (SPEC.md 5.3).
+fn canonical(bytes: &[u8]) -> Result<(), MountError> {
+    composefs_format::canonical::verify(bytes)
+        .map(drop)
+        .map_err(|e| MountError::NotCanonical(e.to_string()))
 }
 
 fn check_failed(report: &Report<'_>) -> MountError {

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use composefs_conformance::kernel::{snapshot, xattrs, Entry};
-use composefs_format::dumpfile::{write_dump, PrintOptions};
+use composefs_format::dumpfile::{parse_bytes, ParseOptions};
 use composefs_format::tree::{Mtime, Node, NodeId, Tree, Xattr};
+use composefs_format::write::Options;
 use composefs_std::store::{object_path, Store};
 use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, CWD};
 
@@ -279,22 +280,34 @@ fn node_of(path: &Path, store: &Store) -> Node {
     node
 }
 
-/// Writes `tree` as an image at `image`.
-pub fn write_image(tree: &Tree, image: &Path) {
-    let dump = image.with_extension("dump");
-    write_dump(
-        tree,
-        &PrintOptions::default(),
-        fs::File::create(&dump).unwrap(),
-    )
-    .unwrap();
-    build_image_from_dump(&dump, image);
+/// Writes `tree` as an image at `image` with our writer (format version chosen as
+/// `mkcomposefs` does: 0, or 1 when the tree holds a whiteout); returns the version.
+pub fn write_image(tree: &Tree, image: &Path) -> u32 {
+    let mut bytes = Vec::new();
+    let layout = composefs_format::write::write_image(tree, &Options::default(), &mut bytes)
+        .unwrap_or_else(|e| panic!("writing {}: {e}", image.display()));
+    fs::write(image, &bytes).unwrap();
+    layout.version()
 }
 
-/// Builds the image of the dump file `dump` at `image`.
-pub fn build_image_from_dump(dump: &Path, image: &Path) {
-    let mk = composefs_conformance::reference_tool("mkcomposefs")
-        .expect("the reference mkcomposefs builds test images until our writer lands");
+/// Parses `dump` (lenient, as `mkcomposefs --from-file`) and writes its image at `image`
+/// with our writer; returns the tree and the format version.
+pub fn image_from_dump(dump: &[u8], image: &Path) -> (Tree, u32) {
+    let tree = parse_bytes(dump, ParseOptions::lenient())
+        .unwrap_or_else(|e| panic!("dump for {}: {e}", image.display()))
+        .tree;
+    let version = write_image(&tree, image);
+    (tree, version)
+}
+
+/// Builds the image of the dump file `dump` at `image` with the reference
+/// `mkcomposefs --from-file`, or returns `false` (with a visible message) when it is
+/// not installed.
+pub fn reference_image_from_dump(dump: &Path, image: &Path) -> bool {
+    let Some(mk) = composefs_conformance::reference_tool("mkcomposefs") else {
+        composefs_conformance::skip("reference mkcomposefs not installed");
+        return false;
+    };
     let out = Command::new(mk)
         .arg("--from-file")
         .arg(dump)
@@ -306,6 +319,7 @@ pub fn build_image_from_dump(dump: &Path, image: &Path) {
         "mkcomposefs: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    true
 }
 
 /// The uid or gid the kernel shows for an id stored in an image (`-1` is no valid id).
