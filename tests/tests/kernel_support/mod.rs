@@ -92,7 +92,7 @@ fn mknod(path: &Path, ft: FileType, perm: u32, major: u32, minor: u32) {
 /// many sizes (empty, inline, block-sized, multi-block, over 1 MiB), symlinks (short,
 /// long, odd bytes), a fifo, character and block devices, an overlay whiteout (a
 /// character device 0/0), `user.*` and `trusted.*` xattrs (including
-/// `trusted.overlay.*`, which the image must escape), mtimes with nanoseconds, several
+/// `trusted.overlay.*`, which the image must escape), a POSIX ACL, mtimes with nanoseconds, several
 /// owners including ids above 65535, modes with setuid, setgid, sticky and no bits,
 /// hard links across directories, and names that need escaping in a dump. Needs root.
 pub fn make_source_tree(root: &Path) {
@@ -184,6 +184,22 @@ pub fn make_source_tree(root: &Path) {
     set_xattr(&d("wh/gone"), b"trusted.on-whiteout", b"w");
     set_xattr(&d("wh"), b"user.on-parent", b"p");
     set_xattr(root, b"user.root", b"r");
+    // A POSIX ACL: the image gets the HAS_ACL flag, and EROFS must then be mounted
+    // without `noacl` for it to show. Entries: user::rw-, user:1000:r--, group::r--,
+    // mask::r--, other::---.
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (1u16, 6u16, u32::MAX),
+        (2, 4, 1000),
+        (4, 4, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ] {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&id.to_le_bytes());
+    }
+    set_xattr(&d("ext4096"), b"system.posix_acl_access", &acl);
     // The same xattr on many files (shared xattrs in the image).
     for name in [
         "one",
