@@ -170,3 +170,90 @@ fn legacy(
     scratch.set_mounted();
     Ok(State::Attached(scratch))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use composefs_format::tree::{Node, Tree};
+    use composefs_format::write::{write_image, Options};
+    use rustix::fs::{memfd_create, MemfdFlags};
+    use std::io::Write;
+
+    /// A memfd holding a valid image of an empty tree.
+    fn image_in_memfd() -> std::fs::File {
+        let mut root = Node::with_mode(0o40755);
+        root.nlink = 2;
+        let mut bytes = Vec::new();
+        write_image(&Tree::new(root), &Options::default(), &mut bytes).unwrap();
+        let mut f = std::fs::File::from(memfd_create("test-image", MemfdFlags::CLOEXEC).unwrap());
+        f.write_all(&bytes).unwrap();
+        f
+    }
+
+    fn can_mount() -> bool {
+        let ok = rustix::process::geteuid().is_root()
+            && std::fs::read_to_string("/proc/filesystems").is_ok_and(|f| f.contains("erofs"))
+            && std::path::Path::new("/dev/loop-control").exists();
+        if !ok {
+            eprintln!("SKIPPED: needs root, erofs and loop devices");
+        }
+        ok
+    }
+
+    #[test]
+    fn enotblk_falls_back_to_a_loop_device() {
+        if !can_mount() {
+            return;
+        }
+        // EROFS cannot back a mount with a memfd and answers ENOTBLK, like a kernel
+        // without file-backed mounts; told it is an ordinary file, `mount` must fall back.
+        let f = image_in_memfd();
+        let source = Source {
+            image: f.as_fd(),
+            in_memory: false,
+            has_acl: false,
+        };
+        let m = mount(source, None, None, None).unwrap();
+        assert_eq!(m.source(), ErofsSource::LoopDevice);
+        assert!(m.detached().is_some());
+        // Forced to a file-backed mount, the same answer is an error.
+        let e = mount(source, Some(ErofsSource::File), None, None).unwrap_err();
+        assert_eq!(e.errno(), Some(Errno::NOTBLK), "{e}");
+        // A known in-memory copy never tries the file, and refuses to be forced to.
+        let source = Source {
+            in_memory: true,
+            ..source
+        };
+        assert_eq!(
+            mount(source, None, None, None).unwrap().source(),
+            ErofsSource::LoopDevice
+        );
+        let e = mount(source, Some(ErofsSource::File), None, None).unwrap_err();
+        assert!(e.to_string().contains("sealed in-memory copy"), "{e}");
+    }
+
+    #[test]
+    fn attaching_makes_a_path_and_dropping_removes_it() {
+        if !can_mount() {
+            return;
+        }
+        let parent = tempfile::tempdir().unwrap();
+        let f = image_in_memfd();
+        let source = Source {
+            image: f.as_fd(),
+            in_memory: true,
+            has_acl: false,
+        };
+        let mut m = mount(source, None, None, Some(parent.path())).unwrap();
+        let path = m.path(Some(parent.path())).unwrap().to_owned();
+        assert!(path.starts_with(parent.path()));
+        assert!(m.detached().is_none());
+        // The root of the image is there: `.` and `..` only, plus the 256 hidden stubs
+        // that a plain EROFS mount shows as character devices.
+        assert_eq!(std::fs::read_dir(&path).unwrap().count(), 256);
+        // Asking again gives the same path.
+        assert_eq!(m.path(None).unwrap(), path);
+        drop(m);
+        assert!(!path.exists());
+    }
+}
