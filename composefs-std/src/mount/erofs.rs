@@ -57,7 +57,7 @@ impl ErofsMount {
         match &self.state {
             State::Attached(s) => Ok(s.path()),
             State::Detached(_) | State::Lost => Err(MountError::kernel(
-                "erofs: attach",
+                "erofs: the mount was released by an earlier failed attach",
                 Errno::NOENT,
                 Vec::new(),
             )),
@@ -70,8 +70,8 @@ impl ErofsMount {
 pub(crate) struct Source<'a> {
     /// The image file, or its sealed in-memory copy.
     pub(crate) image: BorrowedFd<'a>,
-    /// Whether `image` is a memfd copy: EROFS cannot back a mount with one (it reads
-    /// files through the page cache of disk filesystems only), a loop device can.
+    /// Whether `image` is a memfd copy: EROFS refuses a memfd as the file of a
+    /// file-backed mount (`ENOTBLK`, measured on Linux 6.18), a loop device serves it.
     pub(crate) in_memory: bool,
     /// The header's ACL flag.
     pub(crate) has_acl: bool,

@@ -4,7 +4,7 @@
 //! of [`LayerMode`] are tried newest first while the kernel says it does not know one.
 
 use std::ffi::{CString, OsStr};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -60,7 +60,7 @@ pub(crate) fn mount(
         }
         let attempt = match mode {
             LayerMode::Fds => match erofs.detached() {
-                Some(_) => by_fds(&erofs, options, target),
+                Some(lower) => by_fds(lower, options, target),
                 // EROFS came from mount(2): the new API is not available.
                 None => continue,
             },
@@ -169,15 +169,8 @@ fn open_layer(role: &'static str, path: &Path) -> Result<OwnedFd, MountError> {
 }
 
 /// [`LayerMode::Fds`]: every layer as a descriptor; the EROFS mount stays detached.
-fn by_fds(erofs: &ErofsMount, options: &MountOptions, target: &Path) -> Result<(), Attempt> {
+fn by_fds(lower: BorrowedFd<'_>, options: &MountOptions, target: &Path) -> Result<(), Attempt> {
     let ctx = overlay_context("overlay (fd layers)", options)?;
-    let Some(lower) = erofs.detached() else {
-        return Err(Attempt::Failed(MountError::kernel(
-            "overlay (fd layers): the EROFS mount is attached",
-            Errno::INVAL,
-            Vec::new(),
-        )));
-    };
     ctx.set_fd("lowerdir+", lower, "the EROFS mount")
         .map_err(unsupported_if_einval)?;
     for dir in &options.basedirs {
