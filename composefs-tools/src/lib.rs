@@ -2,4 +2,5 @@
 //! logic of their own: they parse arguments and call `composefs-format` and
 //! `composefs-std`.
 
+pub mod fuse;
 pub mod info;
