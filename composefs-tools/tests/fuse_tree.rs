@@ -108,6 +108,17 @@ fn fuse_mount_equals_the_source_tree_and_the_kernel_mount() {
         log.is_empty(),
         "the server logged errors on a valid image: {log}"
     );
+    // Plain readdir (no attributes with the entries) lists the same tree.
+    let plain = FuseMount::start(&options(&f, ",noreaddirplus"), &f.tmp.path().join("plain"));
+    let listed = snapshot(&plain.dir, 10_000);
+    assert_same("readdir vs readdirplus", &listed, &got, |g, w| {
+        let mut d = common_fields(g, w);
+        if g.ino != w.ino {
+            d.push("ino");
+        }
+        d
+    });
+    assert!(plain.unmount().success());
 }
 
 /// Reads at random offsets and lengths, through the page cache and with `O_DIRECT`

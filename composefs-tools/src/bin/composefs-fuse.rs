@@ -17,6 +17,7 @@ use composefs_tools::fuse::{self, options};
 ///   check               check the whole image first and refuse it if anything is wrong
 ///   allow_other         let other users access the mount
 ///   dev, suid           honour device nodes and set-id bits (FUSE defaults: nodev, nosuid)
+///   noreaddirplus       plain directory reads only (for comparison and debugging)
 ///   threads=N           FUSE worker threads (default: CPUs, at most 4)
 ///   ro                  accepted (the mount is always read-only)
 ///

@@ -99,7 +99,7 @@ pub fn run(options: &Options, mountpoint: &Path) -> Result<(), RunError> {
         .map_err(RunError::Basedir)?;
     // As a kernel mount: ACL xattrs exist only when the header says the image has some.
     let noacl = options.noacl || !image.has_acl();
-    let fs = ComposefsFs::new(image, objects, noacl);
+    let fs = ComposefsFs::new(image, objects, noacl, !options.noreaddirplus);
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName(source.display().to_string()),

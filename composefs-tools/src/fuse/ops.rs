@@ -44,6 +44,7 @@ pub struct ComposefsFs {
     table: InodeTable,
     objects: Objects,
     noacl: bool,
+    readdirplus: bool,
     handles: Mutex<HashMap<u64, Arc<File>>>,
     next_handle: AtomicU64,
 }
@@ -64,14 +65,16 @@ fn image_errno(op: &str, ino: INodeNo, error: &Error) -> Errno {
 }
 
 impl ComposefsFs {
-    /// Serves `image`, with external files from `objects`.
+    /// Serves `image`, with external files from `objects`; `noacl` hides ACL xattrs,
+    /// `readdirplus` offers the kernel directory reads with attributes.
     #[must_use]
-    pub fn new(image: Image<'static>, objects: Objects, noacl: bool) -> Self {
+    pub fn new(image: Image<'static>, objects: Objects, noacl: bool, readdirplus: bool) -> Self {
         Self {
             table: InodeTable::new(image.root_nid()),
             image,
             objects,
             noacl,
+            readdirplus,
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
         }
@@ -155,12 +158,17 @@ impl ComposefsFs {
 impl Filesystem for ComposefsFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Each is an optimisation; a kernel without one simply does without.
-        for flag in [
-            InitFlags::FUSE_DO_READDIRPLUS,
-            InitFlags::FUSE_READDIRPLUS_AUTO,
+        let mut flags = vec![
             InitFlags::FUSE_CACHE_SYMLINKS,
             InitFlags::FUSE_PARALLEL_DIROPS,
-        ] {
+        ];
+        if self.readdirplus {
+            flags.extend([
+                InitFlags::FUSE_DO_READDIRPLUS,
+                InitFlags::FUSE_READDIRPLUS_AUTO,
+            ]);
+        }
+        for flag in flags {
             let _ = config.add_capabilities(flag);
         }
         if !self.noacl {

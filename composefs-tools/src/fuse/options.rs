@@ -32,6 +32,9 @@ pub struct Options {
     pub dev: bool,
     /// `suid`: honour set-user-id and set-group-id bits (FUSE mounts default to `nosuid`).
     pub suid: bool,
+    /// `noreaddirplus`: never answer directory reads with attributes (plain `readdir`
+    /// only); for comparison and debugging.
+    pub noreaddirplus: bool,
     /// `threads=N`: FUSE worker threads (default: the CPU count, at most 4).
     pub threads: NonZeroUsize,
 }
@@ -116,6 +119,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Options, OptionsError> {
         allow_other: false,
         dev: false,
         suid: false,
+        noreaddirplus: false,
         threads: default_threads(),
     };
     for arg in args {
@@ -151,6 +155,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Options, OptionsError> {
                 ("allow_other", None) => options.allow_other = true,
                 ("dev", None) => options.dev = true,
                 ("suid", None) => options.suid = true,
+                ("noreaddirplus", None) => options.noreaddirplus = true,
                 ("ro", None) => {}
                 ("rw", None) => return Err(OptionsError::ReadWrite),
                 _ => return Err(OptionsError::Unknown(item.clone())),
@@ -175,7 +180,7 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(o.source, PathBuf::from("/i.img"));
         assert_eq!(o.basedirs, [PathBuf::from("/a"), PathBuf::from("/b")]);
-        assert!(o.noacl && o.verity && o.check && !o.allow_other);
+        assert!(o.noacl && o.verity && o.check && o.noreaddirplus && !o.allow_other);
         assert_eq!(o.threads.get(), 3);
         let o = parse(&["source=x"]).unwrap_or_else(|e| panic!("{e}"));
         assert!(o.basedirs.is_empty() && !o.noacl && !o.verity);
