@@ -175,15 +175,16 @@ mod tests {
     fn parses_the_documented_options() {
         let o = parse(&[
             "source=/i.img,basedir=/a:/b,noacl,verity,ro",
-            "check,threads=3",
+            "check,threads=3,noreaddirplus,dev,suid,allow_other",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(o.source, PathBuf::from("/i.img"));
         assert_eq!(o.basedirs, [PathBuf::from("/a"), PathBuf::from("/b")]);
-        assert!(o.noacl && o.verity && o.check && o.noreaddirplus && !o.allow_other);
+        assert!(o.noacl && o.verity && o.check && o.noreaddirplus);
+        assert!(o.dev && o.suid && o.allow_other);
         assert_eq!(o.threads.get(), 3);
         let o = parse(&["source=x"]).unwrap_or_else(|e| panic!("{e}"));
-        assert!(o.basedirs.is_empty() && !o.noacl && !o.verity);
+        assert!(o.basedirs.is_empty() && !o.noacl && !o.verity && !o.dev && !o.suid);
     }
 
     #[test]
