@@ -186,3 +186,27 @@ fn read_full(file: &File, buf: &mut [u8], offset: u64) -> usize {
     }
     done
 }
+
+/// SIGTERM and SIGINT unmount and end the server with status 0, leaving no dead mount.
+#[test]
+fn termination_signals_unmount_cleanly() {
+    if !fuse_available("fuse signals") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("image.cfs");
+    build_image(
+        b"/ 0 40755 2 0 0 0 0.0 - - -\n/f 2 100644 1 0 0 0 0.0 - hi -\n",
+        &image,
+    );
+    for signal in ["TERM", "INT", "HUP"] {
+        let dir = tmp.path().join(signal);
+        let mnt = FuseMount::start(&format!("source={}", image.display()), &dir);
+        assert_eq!(std::fs::read(dir.join("f")).unwrap(), b"hi");
+        let status = mnt.signal(signal);
+        assert!(status.success(), "{signal}: {status}");
+        assert!(!std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(dir.to_str().unwrap()));
+    }
+}

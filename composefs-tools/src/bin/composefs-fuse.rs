@@ -21,7 +21,8 @@ use composefs_tools::fuse::{self, options};
 ///   threads=N           FUSE worker threads (default: CPUs, at most 4)
 ///   ro                  accepted (the mount is always read-only)
 ///
-/// Unmount with `umount MOUNTPOINT` (or `fusermount3 -u`).
+/// Unmount with `umount MOUNTPOINT`, or stop the server with SIGINT, SIGTERM or SIGHUP,
+/// which unmount too.
 #[derive(Debug, Parser)]
 #[command(name = "composefs-fuse", version, verbatim_doc_comment)]
 struct Cli {

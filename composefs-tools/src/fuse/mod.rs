@@ -25,6 +25,7 @@ use composefs_format::check::check;
 use composefs_format::image::Image;
 use composefs_std::mmap::MappedFile;
 use fuser::{Config, MountOption};
+use nix::sys::signal::{SigSet, Signal};
 
 use objects::Objects;
 use ops::ComposefsFs;
@@ -120,5 +121,37 @@ pub fn run(options: &Options, mountpoint: &Path) -> Result<(), RunError> {
     }
     config.n_threads = Some(options.threads.get());
     config.clone_fd = true;
-    fuser::mount(fs, mountpoint, &config).map_err(|e| RunError::Mount(mountpoint.into(), e))
+    // Block the termination signals in every thread, and let one thread wait for them
+    // and unmount: the session then ends as if `umount` had been run, and no dead mount
+    // is left behind.
+    let signals = termination_signals();
+    signals
+        .thread_block()
+        .map_err(|e| RunError::Mount(mountpoint.into(), e.into()))?;
+    let mut session = fuser::Session::new(fs, mountpoint, &config)
+        .map_err(|e| RunError::Mount(mountpoint.into(), e))?;
+    let mut unmounter = session.unmount_callable();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Ok(signal) = signals.wait() {
+                eprintln!("composefs-fuse: {signal}, unmounting");
+                if let Err(e) = unmounter.unmount() {
+                    eprintln!("composefs-fuse: unmount failed: {e}");
+                }
+            }
+        })
+        .map_err(|e| RunError::Mount(mountpoint.into(), e))?;
+    session
+        .run()
+        .map_err(|e| RunError::Mount(mountpoint.into(), e))
+}
+
+/// SIGINT, SIGTERM and SIGHUP.
+fn termination_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set
 }

@@ -159,8 +159,25 @@ impl FuseMount {
     }
 
     /// Unmounts and waits for the server to exit; returns its exit status.
-    pub fn unmount(mut self) -> ExitStatus {
+    pub fn unmount(self) -> ExitStatus {
         assert!(umount(&self.dir), "umount {} failed", self.dir.display());
+        self.wait()
+    }
+
+    /// Sends `signal` (e.g. `TERM`) to the server and waits for it to exit; returns its
+    /// exit status.
+    pub fn signal(self, signal: &str) -> ExitStatus {
+        let pid = self.child.as_ref().expect("server already gone").id();
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.wait()
+    }
+
+    fn wait(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("server already gone");
         let start = Instant::now();
         loop {
