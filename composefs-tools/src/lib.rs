@@ -4,3 +4,4 @@
 
 pub mod fuse;
 pub mod info;
+pub mod mkcomposefs;
