@@ -625,23 +625,20 @@ pub fn dump(tree: &[Entry], store: &Path) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Builds the image of a dump.
+/// Builds the image of a dump with our parser and writer (default versions: 0, or 1 when
+/// the tree has a whiteout, as `mkcomposefs`).
 pub fn build_image(dump: &[u8], image: &Path) {
-    let mkcomposefs = composefs_conformance::reference_tool("mkcomposefs")
-        .expect("the reference mkcomposefs builds the test images until our writer lands");
-    let dump_path = image.with_extension("dump");
-    std::fs::write(&dump_path, dump).unwrap();
-    let out = Command::new(mkcomposefs)
-        .arg("--from-file")
-        .arg(&dump_path)
-        .arg(image)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mkcomposefs: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    use composefs_format::dumpfile::{parse_bytes, ParseOptions};
+    let parsed = parse_bytes(dump, ParseOptions::strict())
+        .unwrap_or_else(|e| panic!("test dump does not parse: {e}"));
+    let mut out = Vec::new();
+    composefs_format::write::write_image(
+        &parsed.tree,
+        &composefs_format::write::Options::default(),
+        &mut out,
+    )
+    .unwrap_or_else(|e| panic!("test tree cannot be written: {e}"));
+    std::fs::write(image, out).unwrap();
 }
 
 /// What one path of a mounted tree shows.
