@@ -148,6 +148,10 @@ fn cases() -> Vec<(u32, &'static str, Mutation)> {
             let o = m.dirent("/", "inline");
             put(i, o, &(u64::MAX / 32).to_le_bytes());
         }),
+        (32, "dirent nid 1 (FUSE's root inode number)", |m, i| {
+            let o = m.dirent("/", "inline");
+            put(i, o, &1u64.to_le_bytes());
+        }),
         (32, "dirent nid in the middle of an inode", |m, i| {
             let o = m.dirent("/", "inline");
             let nid = m.inode("/plain") as u64 / 32 + 1;
@@ -392,6 +396,32 @@ fn broken_headers_and_check_refuse_to_mount() {
     let mnt = FuseMount::start(
         &format!("source={},check", image.display()),
         &tmp.path().join("m3"),
+    );
+    assert!(mnt.unmount().success());
+}
+
+/// A dirent naming nid 1 is an invalid inode, not FUSE's root inode number.
+#[test]
+fn a_dirent_naming_nid_1_does_not_alias_the_root() {
+    if !fuse_available("fuse nid 1") {
+        return;
+    }
+    let map = Map(base());
+    let mut img = map.0.clone();
+    put(&mut img, map.dirent("/", "inline"), &1u64.to_le_bytes());
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("image.cfs");
+    std::fs::write(&image, &img).unwrap();
+    let mnt = FuseMount::start(
+        &format!("source={}", image.display()),
+        &tmp.path().join("m"),
+    );
+    let err = std::fs::symlink_metadata(mnt.dir.join("inline")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(5), "{err}");
+    let log = mnt.log();
+    assert!(
+        log.contains("nid 1 points into the header or superblock"),
+        "{log}"
     );
     assert!(mnt.unmount().success());
 }

@@ -80,10 +80,19 @@ impl ComposefsFs {
         }
     }
 
+    /// The inode behind an inode number the kernel sent.
     fn inode(&self, op: &str, ino: INodeNo) -> Result<Inode<'static>, Errno> {
         self.image
             .inode(self.table.nid(ino))
             .map_err(|e| image_errno(op, ino, &e))
+    }
+
+    /// The inode a directory entry names. Loaded by nid, never through the inode-number
+    /// mapping, so that a hostile entry naming nid 1 cannot alias the root.
+    fn entry_inode(&self, op: &str, nid: u64) -> Result<Inode<'static>, Errno> {
+        self.image
+            .inode(nid)
+            .map_err(|e| image_errno(op, INodeNo(nid), &e))
     }
 
     fn xattr_view(&self, req: &Request) -> XattrView {
@@ -103,8 +112,7 @@ impl ComposefsFs {
             .and_then(|d| d.lookup(name.as_bytes()))
             .map_err(|e| image_errno("lookup", parent, &e))?
             .ok_or(Errno::ENOENT)?;
-        let ino = self.table.ino(entry.nid());
-        let inode = self.inode("lookup", ino)?;
+        let inode = self.entry_inode("lookup", entry.nid())?;
         if is_whiteout(&inode) {
             return Err(Errno::ENOENT);
         }
@@ -116,7 +124,7 @@ impl ComposefsFs {
         if file_type != FileType::CharDevice {
             return Ok(false);
         }
-        Ok(is_whiteout(&self.inode(op, self.table.ino(nid))?))
+        Ok(is_whiteout(&self.entry_inode(op, nid)?))
     }
 
     fn do_read(&self, ino: INodeNo, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
@@ -355,7 +363,7 @@ impl Filesystem for ComposefsFs {
         for entry in dir.entries_from(offset) {
             let inode = entry
                 .map_err(|e| fail("readdirplus", ino, &e))
-                .and_then(|d| Ok((d, self.inode("readdirplus", self.table.ino(d.nid()))?)));
+                .and_then(|d| Ok((d, self.entry_inode("readdirplus", d.nid())?)));
             let (entry, inode) = match inode {
                 Ok(pair) => pair,
                 Err(_) if added => break,
