@@ -324,7 +324,7 @@ fn canonical_reports_the_first_difference_of_a_sound_image() {
 
 /// A store and an image whose backing files are, in turn: present, missing, present with
 /// other content, a directory, a symlink out of the store, present without a digest in the
-/// image; plus a hard link to the first.
+/// image, a symlink to the first inside the store; plus a hard link to the first.
 struct Store {
     _dir: tempfile::TempDir,
     store: PathBuf,
@@ -338,11 +338,11 @@ fn store_case() -> Store {
     std::fs::create_dir(&store).unwrap();
     std::fs::write(dir.path().join("outside"), b"outside").unwrap();
     let one = NonZeroUsize::MIN;
-    let contents: Vec<Vec<u8>> = (0..6u8).map(|i| vec![b'a' + i; 100]).collect();
+    let contents: Vec<Vec<u8>> = (0..7u8).map(|i| vec![b'a' + i; 100]).collect();
     let digests: Vec<[u8; 32]> = contents.iter().map(|c| digest_bytes(c, one)).collect();
     let paths: Vec<String> = digests.iter().map(object_path).collect();
     let mut dump = String::from("/ 4096 40755 2 0 0 0 0.0 - - -\n");
-    for (i, name) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
+    for (i, name) in ["a", "b", "c", "d", "e", "f", "h"].iter().enumerate() {
         let digest = if i == 5 {
             "-".to_string()
         } else {
@@ -370,6 +370,7 @@ fn store_case() -> Store {
     std::fs::create_dir(object(3)).unwrap();
     std::os::unix::fs::symlink("../../outside", object(4)).unwrap();
     std::fs::write(object(5), &contents[5]).unwrap();
+    std::os::unix::fs::symlink(format!("../{}", paths[0]), object(6)).unwrap();
     Store {
         _dir: dir,
         store,
@@ -394,8 +395,14 @@ fn basedir_checks_that_backing_files_exist_beneath_it() {
             format!("{image}: /b: object {}: missing", p[1]),
             format!("{image}: /d: object {}: not a regular file", p[3]),
             format!(
-                "{image}: /e: object {}: resolves outside the base directory",
+                "{image}: /e: object {}: is or passes through a symlink, which overlayfs \
+                 does not follow",
                 p[4]
+            ),
+            format!(
+                "{image}: /h: object {}: is or passes through a symlink, which overlayfs \
+                 does not follow",
+                p[6]
             ),
         ]
         .iter()
@@ -413,10 +420,10 @@ fn basedir_checks_that_backing_files_exist_beneath_it() {
         p[2].replace('/', "")
     );
     assert!(text.lines().any(|l| l == want), "{text}");
-    assert_eq!(text.lines().count(), 5, "{text}");
+    assert_eq!(text.lines().count(), 6, "{text}");
 
     // Without the bad ones: every object present and verified (the hard link counts once).
-    for i in [1, 2, 3, 4] {
+    for i in [1, 2, 3, 4, 6] {
         let path = s.store.join(&p[i]);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let _ = std::fs::remove_file(&path);
@@ -425,7 +432,7 @@ fn basedir_checks_that_backing_files_exist_beneath_it() {
     }
     let out = fsck(&[&basedir, "--verify-objects"], &[&s.image]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
-    assert!(stdout(&out).ends_with(&format!("{image}: 6 objects present and verified\n")));
+    assert!(stdout(&out).ends_with(&format!("{image}: 7 objects present and verified\n")));
 }
 
 #[test]
@@ -444,7 +451,8 @@ fn missing_objects_needs_a_basedir_and_lists_exactly_the_missing_ones() {
         .arg(&s.image);
     let out = run(cmd);
     assert_eq!(code(&out), 0);
-    // Missing: b, and e (which resolves outside the store). Present: a, c (whatever its
+    // Missing: b, and e (which resolves outside the store). Present: a, h (a symlink
+    // inside the store, followed as the reference follows it), c (whatever its
     // content), d (a directory exists, as for the reference), f.
     let mut want = [s.paths[1].clone(), s.paths[4].clone()];
     want.sort();

@@ -9,7 +9,7 @@ use composefs_format::error::write_escaped;
 use composefs_format::ondisk::FileType;
 use composefs_format::tree::Tree;
 
-use super::basedir::{Basedir, Lookup};
+use super::basedir::{Basedir, Lookup, Resolve};
 use super::image::{map, read_tree};
 use super::{complain, Filter, EXIT_OK};
 
@@ -75,7 +75,7 @@ pub fn run(
             // As the reference, anything that exists counts as present; a name that cannot
             // be resolved beneath the base directory does not.
             if !matches!(
-                basedir.lookup(payload),
+                basedir.lookup(payload, Resolve::Beneath),
                 Lookup::Missing | Lookup::Escapes | Lookup::Error(_)
             ) {
                 continue;

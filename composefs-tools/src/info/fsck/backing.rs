@@ -1,6 +1,7 @@
 //! `fsck --basedir=DIR [--verify-objects]`: every backing file an image names exists
-//! beneath the base directory as a regular file and, when verifying, has the fs-verity
-//! digest the image's metacopy xattr records.
+//! beneath the base directory as a regular file, reached as overlayfs reaches it (no
+//! symlink, no mount point crossed), and, when verifying, has the fs-verity digest the
+//! image's metacopy xattr records.
 
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
@@ -11,7 +12,7 @@ use composefs_format::ondisk::FileType;
 use composefs_format::tree::Tree;
 use composefs_std::verity::{measure_file, to_hex};
 
-use crate::info::basedir::{Basedir, Lookup};
+use crate::info::basedir::{Basedir, Lookup, Resolve};
 use crate::info::{EXIT_CORRUPTED, EXIT_ERROR, EXIT_OK};
 
 /// The object check's settings.
@@ -129,7 +130,7 @@ impl ObjectCheck<'_> {
         };
         let io_problem = |message: String| Some(Finding { message, io: true });
         let lookup = if self.verify && w.digest.is_some() {
-            match self.basedir.open_regular(&w.payload) {
+            match self.basedir.open_regular(&w.payload, Resolve::AsOverlay) {
                 Ok(file) => {
                     let expected = w.digest.unwrap_or_default();
                     return match measure_file(&file, NonZeroUsize::MIN) {
@@ -145,13 +146,18 @@ impl ObjectCheck<'_> {
                 Err(lookup) => lookup,
             }
         } else {
-            self.basedir.lookup(&w.payload)
+            self.basedir.lookup(&w.payload, Resolve::AsOverlay)
         };
         match lookup {
             Lookup::Regular(_) => None,
             Lookup::Missing => problem("missing"),
             Lookup::NotRegular => problem("not a regular file"),
-            Lookup::Escapes => problem("resolves outside the base directory"),
+            Lookup::Symlink => {
+                problem("is or passes through a symlink, which overlayfs does not follow")
+            }
+            Lookup::Escapes => {
+                problem("resolves outside the base directory or across a mount point")
+            }
             Lookup::Error(e) => io_problem(format!("cannot be looked up: {e}")),
         }
     }
