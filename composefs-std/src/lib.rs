@@ -6,12 +6,16 @@
 //! - [`scan`]: a directory tree into a composefs tree, as `mkcomposefs SOURCEDIR` does,
 //!   with contents copied into a store.
 //! - [`mmap`] (feature `mmap`): read-only maps of image files for the zero-copy reader.
+//! - [`mount`]: mounting images (EROFS + overlayfs, new mount API with fallbacks), after a
+//!   safety check of the image.
 //!
-//! `unsafe` appears only in the ioctl calls of [`verity`] and in [`mmap`].
+//! `unsafe` appears only in the ioctl calls of [`verity`], in [`mmap`], and in the loop
+//! device and `mount_setattr` calls of [`mount`].
 #![deny(unsafe_code)]
 
 #[cfg(feature = "mmap")]
 pub mod mmap;
+pub mod mount;
 pub mod scan;
 pub mod store;
 pub mod verity;

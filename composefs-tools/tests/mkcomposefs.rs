@@ -332,19 +332,6 @@ fn usage_errors_exit_1() {
 }
 
 #[test]
-fn directory_sources_are_not_supported_yet() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(bin().arg(dir.path()).arg(dir.path().join("i.img")));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("not supported yet"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(listing(dir.path()).is_empty());
-}
-
-#[test]
 fn refuses_to_write_an_image_to_a_terminal() {
     // Run under a pseudo-terminal (python's pty module) so that stdout is a tty.
     let script = "import pty, sys\nsys.exit(pty.spawn(sys.argv[1:]) >> 8)";
