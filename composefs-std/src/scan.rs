@@ -1,6 +1,6 @@
 //! Directory scanning: a directory tree in, the composefs [`Tree`] that the reference
 //! `mkcomposefs SOURCEDIR` 1.0.8 builds from it out, with the file contents optionally
-//! copied into an object [`Store`] (SPEC.md section 9, "Directory mode").
+//! copied into an object [`Store`] (SPEC.md 9.3).
 //!
 //! The walk (`walk`) runs on the calling thread with an explicit stack, holding a bounded
 //! number of directory descriptors, and reads every entry relative to its directory's
@@ -9,7 +9,7 @@
 //! (`content`): small files are read inline, larger ones hashed (and stored) in one read.
 //! What the reference records (`lstat` fields with link count 1, xattrs, symlink targets,
 //! inline contents of at most 64 bytes, digests and `xx/<62 hex>` backing paths) is
-//! described in SPEC.md section 9.
+//! described in SPEC.md 9.3.
 
 mod content;
 mod hardlinks;
