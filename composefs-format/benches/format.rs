@@ -15,7 +15,7 @@ use composefs_format::image::Image;
 use composefs_format::ondisk::FileType;
 use composefs_format::verity::FsVerityHasher;
 use composefs_format::write::{plan, Options};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 
 #[path = "../examples/walk/totals.rs"]
 mod totals;
@@ -92,7 +92,10 @@ fn bench_read(c: &mut Criterion) {
     let (dir, names) = largest_dir(&image);
     g.throughput(Throughput::Elements(names.len() as u64));
     g.bench_function(
-        format!("lookup each of the {} names of the largest dir", names.len()),
+        format!(
+            "lookup each of the {} names of the largest dir",
+            names.len()
+        ),
         |b| {
             b.iter(|| {
                 for name in &names {
@@ -156,9 +159,11 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(3))
 }
 
-criterion_group! {
-    name = benches;
-    config = config();
-    targets = bench_parse, bench_write, bench_read, bench_verity
+fn main() {
+    let mut c = config().configure_from_args();
+    bench_parse(&mut c);
+    bench_write(&mut c);
+    bench_read(&mut c);
+    bench_verity(&mut c);
+    c.final_summary();
 }
-criterion_main!(benches);

@@ -18,7 +18,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,13 +26,11 @@ use anyhow::{bail, Context, Result};
 use composefs::dumpfile::{dumpfile_to_validated_filesystem, write_dumpfile};
 use composefs::erofs::format::FormatVersion;
 use composefs::erofs::reader::{
-    collect_objects, erofs_to_filesystem, DirectoryBlock, Image, InodeHeader, InodeOps,
-    InodeType,
+    collect_objects, erofs_to_filesystem, DirectoryBlock, Image, InodeHeader, InodeOps, InodeType,
 };
 use composefs::erofs::writer::{mkfs_erofs_versioned, ValidatedFileSystem};
 use composefs::fs::{
-    read_filesystem_with_opts, FlatDigestStore, HardlinkBehavior, ObjectStore,
-    ReadFilesystemOpts,
+    read_filesystem_with_opts, FlatDigestStore, HardlinkBehavior, ObjectStore, ReadFilesystemOpts,
 };
 use composefs::fsverity::{FsVerityHashValue, FsVerityHasher, Sha256HashValue};
 
@@ -84,7 +82,9 @@ fn dump(image: &str) -> Result<()> {
 /// run): every referenced object is found, the count is printed.
 fn fsck(image: &str) -> Result<()> {
     let data = std::fs::read(image).with_context(|| format!("reading {image}"))?;
-    Image::open(&data)?.restrict_to_composefs()?.fsck_metadata()?;
+    Image::open(&data)?
+        .restrict_to_composefs()?
+        .fsck_metadata()?;
     let objects = collect_objects::<Id>(&data)?;
     println!("objects {}", objects.len());
     Ok(())
@@ -125,7 +125,7 @@ fn mkdir(store: &str, threads: usize, src: &str, image: &str) -> Result<()> {
         semaphore: None,
         hardlinks: HardlinkBehavior::Break,
     };
-    let fs = rt.block_on(read_filesystem_with_opts::<Id>(cwd, PathBuf::from(src), opts))?;
+    let fs = rt.block_on(read_filesystem_with_opts::<Id>(cwd, src, opts))?;
     let fs = ValidatedFileSystem::new(fs)?;
     let bytes = mkfs_erofs_versioned(&fs, FormatVersion::V0);
     std::fs::write(image, &bytes).with_context(|| format!("writing {image}"))
@@ -263,7 +263,10 @@ fn walk_cmd(image: &str, repeat: usize) -> Result<()> {
         t.inodes, t.dirents, t.xattrs, t.xattr_bytes, t.symlink_bytes, t.sizes, t.meta
     );
     times.sort();
-    let median = times.get(times.len() / 2).copied().unwrap_or(Duration::ZERO);
+    let median = times
+        .get(times.len() / 2)
+        .copied()
+        .unwrap_or(Duration::ZERO);
     eprintln!("walk_ms {:.3}", median.as_secs_f64() * 1e3);
     Ok(())
 }

@@ -68,7 +68,10 @@ fn main() -> ExitCode {
         t.inodes, t.dirents, t.xattrs, t.xattr_bytes, t.symlink_bytes, t.sizes, t.meta
     );
     times.sort();
-    let median = times.get(times.len() / 2).copied().unwrap_or(Duration::ZERO);
+    let median = times
+        .get(times.len() / 2)
+        .copied()
+        .unwrap_or(Duration::ZERO);
     eprintln!("walk_ms {:.3}", median.as_secs_f64() * 1e3);
     ExitCode::SUCCESS
 }
