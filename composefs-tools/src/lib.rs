@@ -5,3 +5,4 @@
 pub mod fuse;
 pub mod info;
 pub mod mkcomposefs;
+pub mod mount;
