@@ -366,8 +366,9 @@ def make_rows(inp, ref, tasks, threads):
                 "ours": Variant([OURS["composefs-info"], "dump", image], stdout=f"{w}/ours-{tag}.dump")
                 if have_dump else Variant(cannot=f"`composefs-info dump` {pending}"),
                 "reference": Variant([R("composefs-info"), "dump", image], stdout=f"{w}/ref-{tag}.dump"),
-                "composefs-rs": Variant([RS, "dump", image], stdout=f"{w}/rs-{tag}.dump",
-                                        note="output wrong: every redirect dropped" if key == "2a" else None),
+                "composefs-rs": Variant([RS, "dump", image], stdout=f"{w}/rs-{tag}.dump", note=(
+                    "output wrong: every `.file` redirect dropped (PAYLOAD `-`)" if key == "2a" else
+                    "output wrong: a DIGEST column equal to the object name on every external file")),
             }))
     if 3 in tasks:
         img = inp.norm_image
@@ -415,13 +416,16 @@ def make_rows(inp, ref, tasks, threads):
         store = lambda t: f"{w}/store-{t}"  # noqa: E731
         rows.append(Row("5", 5, f"directory → image + digest store, {threads} threads", what, {
             "ours": Variant([OURS["mkcomposefs"], f"--digest-store={store('ours')}", f"--threads={threads}",
-                             inp.tree, f"{w}/ours-tree.cfs"], before=rm_store(store("ours")))
+                             inp.tree, f"{w}/ours-tree.cfs"], before=rm_store(store("ours")),
+                            note="objects made durable with one `syncfs` per batch")
             if have_scan else Variant(cannot=f"`mkcomposefs SRCDIR` {pending}"),
             "reference": Variant([R("mkcomposefs"), f"--digest-store={store('ref')}", f"--threads={threads}",
-                                  inp.tree, f"{w}/ref-tree.cfs"], before=rm_store(store("ref"))),
+                                  inp.tree, f"{w}/ref-tree.cfs"], before=rm_store(store("ref")),
+                                 note="one `fsync` per object"),
             "composefs-rs": Variant([RS, "mkdir", "--digest-store", store("rs"), "--threads", str(threads),
                                      inp.tree, f"{w}/rs-tree.cfs"], before=rm_store(store("rs")),
-                                    note="`read_filesystem_with_opts` + `FlatDigestStore`, V0"),
+                                    note="`read_filesystem_with_opts` + `FlatDigestStore`, V0; "
+                                    "no `fsync`/`syncfs`: objects are not durable when it exits"),
         }, rounds="slow"))
     return rows
 
@@ -430,6 +434,28 @@ def make_rows(inp, ref, tasks, threads):
 
 def count_objects(store):
     return sum(len(fs) for _, _, fs in os.walk(store))
+
+
+DUMP_FIELDS = ["PATH", "SIZE", "MODE", "NLINK", "UID", "GID", "RDEV", "MTIME", "PAYLOAD",
+               "CONTENT", "DIGEST"]
+
+
+def describe_dump_diff(out, ref_out):
+    """How a dump differs from the reference's: line counts per differing field."""
+    a, b = out.splitlines(), ref_out.splitlines()
+    fields = {}
+    lines = abs(len(a) - len(b))
+    for x, y in zip(a, b):
+        if x == y:
+            continue
+        lines += 1
+        fx, fy = x.split(b" "), y.split(b" ")
+        for i in range(max(len(fx), len(fy))):
+            if fx[i:i + 1] != fy[i:i + 1]:
+                name = DUMP_FIELDS[i] if i < len(DUMP_FIELDS) else "XATTRS"
+                fields[name] = fields.get(name, 0) + 1
+    what = ", ".join(f"{n} in {k}" for k, n in sorted(fields.items(), key=lambda kv: -kv[1]))
+    return f"{lines} of {len(b)} lines differ from the reference's ({what})"
 
 
 def check(rows, inp):
@@ -469,9 +495,7 @@ def check(rows, inp):
                 if out == ref_out:
                     c.append(f"{t}: output identical to the reference's")
                 else:
-                    a, b = out.splitlines(), ref_out.splitlines()
-                    diff = sum(1 for x, y in zip(a, b) if x != y) + abs(len(a) - len(b))
-                    c.append(f"{t}: {diff} of {len(b)} lines differ from the reference's")
+                    c.append(f"{t}: " + describe_dump_diff(out, ref_out))
         if row.key == "3a":
             outs = {}
             for t in ("ours", "composefs-rs"):
@@ -631,7 +655,12 @@ def main():
     p.add_argument("--tasks", default="1,2,3,4,5")
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
     p.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    p.add_argument("--ours-tools", help="take our mkcomposefs and composefs-info from this "
+                   "directory instead of target/release (e.g. a branch's build)")
     args = p.parse_args()
+    if args.ours_tools:
+        for tool in ("mkcomposefs", "composefs-info"):
+            OURS[tool] = os.path.join(os.path.abspath(args.ours_tools), tool)
     tasks = {int(t) for t in args.tasks.split(",")}
 
     ensure_system_tools()
