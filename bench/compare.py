@@ -2,9 +2,11 @@
 """Side-by-side benchmark: ours against the reference C tools (composefs 1.0.8) and
 composefs-rs 0.9.4 (crates.io `composefs`), on five tasks.
 
-Usage: python3 bench/compare.py [--rounds N] [--slow-rounds N] [--wait-idle]
+Usage: python3 bench/compare.py [--rounds N] [--slow-rounds N]
+                                [--wait-idle [--idle-limit S] [--idle-threshold F]]
                                 [--reference-bin DIR] [--work DIR] [--tree-source DIR]
-                                [--tasks 1,2,3,4,5] [--out DIR]
+                                [--verity-mib M] [--threads N] [--tasks 1,2,3,4,5]
+                                [--out DIR] [--no-build] [--ours-tools DIR]
 
 One command, from a fresh machine:
   1. builds our release binaries (mkcomposefs, composefs-info, the `walk` and
@@ -91,12 +93,12 @@ def busy_fraction(interval=0.5):
     return 1 - (i1 - i0) / max(1, t1 - t0)
 
 
-def wait_idle(limit_s):
-    """Waits until the machine is idle (under 10 % busy), at most `limit_s` seconds;
-    returns the busy fraction seen last and how long it waited."""
+def wait_idle(limit_s, threshold):
+    """Waits until the machine is idle (busy under `threshold`), at most `limit_s`
+    seconds; returns the busy fraction seen last and how long it waited."""
     start = time.monotonic()
     busy = busy_fraction()
-    while busy > 0.10 and time.monotonic() - start < limit_s:
+    while busy > threshold and time.monotonic() - start < limit_s:
         time.sleep(1)
         busy = busy_fraction()
     return busy, time.monotonic() - start
@@ -530,13 +532,14 @@ def check(rows, inp):
 
 # ---------------------------------------------------------------- measuring and reporting
 
-def measure(rows, rounds, slow_rounds, idle, idle_limit):
+def measure(rows, rounds, slow_rounds, idle, idle_limit, idle_threshold):
     load = []
     for row in rows:
         n = slow_rounds if row.rounds == "slow" else rounds
         live = [(t, v) for t, v in row.variants.items() if not v.cannot]
         for i in range(n):
-            busy, waited = wait_idle(idle_limit) if idle else (busy_fraction(), 0.0)
+            busy, waited = (wait_idle(idle_limit, idle_threshold) if idle
+                            else (busy_fraction(), 0.0))
             load.append({"row": row.key, "round": i, "busy": busy, "waited_s": waited,
                          "loadavg": open("/proc/loadavg").read().split()[:3]})
             log(f"{row.key} round {i + 1}/{n} (busy {busy:.0%}, waited {waited:.0f} s)")
@@ -607,7 +610,8 @@ def report(rows, meta, args, load):
         f"Work directory on {meta['work_fs']}. Date: {meta['date']}.",
         "",
         f"**Load:** {args.rounds} rounds ({args.slow_rounds} for task 5), interleaved; "
-        + (f"each round started after waiting for under 10 % CPU use (at most {args.idle_limit} s); "
+        + (f"each round started after waiting for under {args.idle_threshold:.0%} CPU use "
+           f"(at most {args.idle_limit} s); "
            if args.wait_idle else "no idle wait; ")
         + (f"busy fraction at round start: median {statistics.median(busy):.0%}, max {max(busy):.0%}; "
            if busy else "")
@@ -647,6 +651,8 @@ def main():
     p.add_argument("--slow-rounds", type=int, default=5, help="rounds of task 5")
     p.add_argument("--wait-idle", action="store_true")
     p.add_argument("--idle-limit", type=int, default=120, help="longest wait per round, s")
+    p.add_argument("--idle-threshold", type=float, default=0.10,
+                   help="busy fraction under which the machine counts as idle")
     p.add_argument("--reference-bin")
     p.add_argument("--work", default="/var/tmp/cfs-bench")
     p.add_argument("--tree-source", default="/usr/share")
@@ -676,7 +682,8 @@ def main():
                                      text=True).stdout.strip()
     rows = make_rows(inp, ref, tasks, args.threads)
     check(rows, inp)
-    load = measure(rows, args.rounds, args.slow_rounds, args.wait_idle, args.idle_limit)
+    load = measure(rows, args.rounds, args.slow_rounds, args.wait_idle, args.idle_limit,
+                   args.idle_threshold)
     meta["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     md = report(rows, meta, args, load)
     os.makedirs(args.out, exist_ok=True)
