@@ -12,19 +12,19 @@
 //! The traversal is breadth-first with an explicit queue and a visited set, so hostile
 //! images cost bounded time and memory; any structural error is returned, not skipped.
 
-use alloc::collections::{btree_map, BTreeMap};
+use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::error::{Error, ErrorKind, Limit, Result};
+use crate::error::{Error, ErrorKind, Limit, Result, ShortName};
 use crate::image::Image;
 use crate::inode::Inode;
 use crate::limits::MAX_CHECK_ENTRIES;
 use crate::ondisk::{DataLayout, FileType, S_IFCHR};
 use crate::overlay::{
-    self, Metacopy, OPAQUE_WHITEOUTS_VALUE, OVERLAY_ESCAPED_PREFIX, OVERLAY_PREFIX,
-    XATTR_ESCAPED_OPAQUE, XATTR_ESCAPED_WHITEOUT, XATTR_ESCAPED_WHITEOUTS, XATTR_USER_OPAQUE,
-    XATTR_USER_WHITEOUT, XATTR_USER_WHITEOUTS,
+    self, parse_metacopy, Metacopy, OPAQUE_WHITEOUTS_VALUE, OVERLAY_PREFIX, XATTR_ESCAPED_OPAQUE,
+    XATTR_ESCAPED_WHITEOUT, XATTR_ESCAPED_WHITEOUTS, XATTR_METACOPY, XATTR_REDIRECT,
+    XATTR_USER_OPAQUE, XATTR_USER_WHITEOUT, XATTR_USER_WHITEOUTS,
 };
 use crate::tree::{Mtime, Node, NodeId, Tree, Xattr};
 use crate::xattr::Xattr as RawXattr;
@@ -46,71 +46,131 @@ struct Found<'a> {
     parent: usize,
     name: &'a [u8],
     nid: u64,
+    /// The file type the dirent records; checked against the inode below.
+    file_type: FileType,
+}
+
+/// A whiteout stub the writer added (a character device 0:0): it takes an inode slot, so
+/// it counts when primary entries are chosen, but it is not part of the tree.
+struct Stub {
+    /// Its position among all entries of the walk.
+    at: usize,
+    nid: u64,
 }
 
 /// Reads `image` into a tree.
 ///
 /// # Errors
 /// Any structural error met on the way (the same errors the reader views report), a
-/// directory reachable twice, or the entry limit of [`MAX_CHECK_ENTRIES`].
+/// dirent whose type is not its inode's, a directory reachable twice, or the entry limit
+/// of [`MAX_CHECK_ENTRIES`].
 pub fn image_to_tree(image: &Image<'_>) -> Result<ImageTree> {
     let root = image.root()?;
-    let (dirs, found) = walk(image, root)?;
-    let primary = choose_primaries(&found);
+    let Walk {
+        dirs,
+        dir_entries,
+        found,
+        stubs,
+    } = walk(image, root)?;
+    let primary = {
+        let slots = Slots::new(&found, &stubs);
+        let all = choose_primaries(&slots);
+        // Keep the choices of the entries, dropping those of the stubs.
+        let mut stub_at = stubs.iter().map(|s| s.at).peekable();
+        let mut primary = Vec::with_capacity(found.len());
+        for (i, choice) in all.into_iter().enumerate() {
+            if stub_at.next_if_eq(&i).is_none() {
+                primary.push(choice);
+            }
+        }
+        primary
+    };
+    let slots = Slots::new(&found, &[]);
 
     // Nodes in first-seen order: the root, then each distinct nid as its entries appear.
-    let mut node_of: BTreeMap<u64, NodeId> = BTreeMap::new();
-    let mut nids = vec![root.nid()];
-    node_of.insert(root.nid(), NodeId::ROOT);
+    let mut node_of_slot: Vec<Option<NodeId>> = vec![None; slots.distinct.len()];
+    let mut nids = Vec::with_capacity(slots.distinct.len().saturating_add(1));
+    nids.push(root.nid());
+    let mut entry_node: Vec<NodeId> = Vec::with_capacity(found.len());
     let mut tree = Tree::new(Node::default());
-    let mut dir_node = Vec::with_capacity(dirs.len());
-    dir_node.push(NodeId::ROOT);
-    for f in &found {
-        if let btree_map::Entry::Vacant(slot) = node_of.entry(f.nid) {
-            slot.insert(tree.add(Node::default()).map_err(|_| limit())?);
-            nids.push(f.nid);
-        }
-    }
-    // Directory queue index -> node, for attaching children (directories are never links).
-    for dir in dirs.iter().skip(1) {
-        dir_node.push(*node_of.get(&dir.nid()).ok_or_else(limit)?);
+    tree.reserve(slots.distinct.len());
+    for (f, &slot) in found.iter().zip(&slots.of_entry) {
+        let id = node_of_slot.get_mut(slot_index(slot)).ok_or_else(limit)?;
+        let id = match id {
+            Some(id) => *id,
+            None => {
+                let node = tree.add(Node::default()).map_err(|_| limit())?;
+                nids.push(f.nid);
+                *id = Some(node);
+                node
+            }
+        };
+        entry_node.push(id);
     }
 
-    // Which directories hold (primary entries of) whiteouts: their markers are the
-    // writer's, and the whiteouts themselves turn back into character devices.
+    // Non-directories, each read once through its primary entry. A whiteout is stored as
+    // a marked regular file in a marked directory; it turns back into a character device,
+    // and the markers of its directory are dropped below.
     let version = image.format_version();
-    let mut whiteout_nids: BTreeMap<u64, ()> = BTreeMap::new();
-    let mut dirs_with_whiteouts = vec![false; dirs.len()];
-    for (f, &is_primary) in found.iter().zip(&primary) {
+    let mut types: Vec<Option<FileType>> = vec![None; tree.len()];
+    let mut holds_whiteouts = vec![false; dirs.len()];
+    for ((f, &is_primary), &id) in found.iter().zip(&primary).zip(&entry_node) {
+        if !is_primary || f.file_type == FileType::Directory {
+            continue;
+        }
+        let inode = image.inode(f.nid)?;
         let parent = dirs.get(f.parent).ok_or_else(limit)?;
-        if is_primary && is_converted_whiteout(&image.inode(f.nid)?, parent, version)? {
-            whiteout_nids.insert(f.nid, ());
-            if let Some(flag) = dirs_with_whiteouts.get_mut(f.parent) {
+        let whiteout = is_converted_whiteout(&inode, parent, version)?;
+        if whiteout {
+            if let Some(flag) = holds_whiteouts.get_mut(f.parent) {
                 *flag = true;
             }
         }
+        *tree.node_mut(id).map_err(|_| limit())? = read_node(&inode, whiteout, false)?;
+        if let Some(t) = types.get_mut(id.index()) {
+            *t = Some(inode.file_type());
+        }
+    }
+    // Directories, from the inodes the walk read.
+    for (k, dir) in dirs.iter().enumerate() {
+        let id = match k.checked_sub(1) {
+            None => NodeId::ROOT,
+            Some(i) => {
+                let entry = *dir_entries.get(i).ok_or_else(limit)?;
+                *entry_node.get(entry).ok_or_else(limit)?
+            }
+        };
+        let holds = holds_whiteouts.get(k).copied().unwrap_or(false);
+        *tree.node_mut(id).map_err(|_| limit())? = read_node(dir, false, holds)?;
+        if let Some(t) = types.get_mut(id.index()) {
+            *t = Some(FileType::Directory);
+        }
     }
 
-    // Fill every node from its inode.
-    let dir_flags: BTreeMap<u64, bool> = dirs
-        .iter()
-        .zip(&dirs_with_whiteouts)
-        .map(|(d, &w)| (d.nid(), w))
-        .collect();
-    for (&nid, &id) in &node_of {
-        let inode = image.inode(nid)?;
-        let node = read_node(
-            &inode,
-            whiteout_nids.contains_key(&nid),
-            dir_flags.get(&nid).copied().unwrap_or(false),
-        )?;
-        *tree.node_mut(id).map_err(|_| limit())? = node;
+    // Entries, already in name order within each directory; every dirent's type must be
+    // its inode's.
+    let mut dir_node: Vec<NodeId> = Vec::with_capacity(dirs.len());
+    dir_node.push(NodeId::ROOT);
+    for &entry in &dir_entries {
+        dir_node.push(*entry_node.get(entry).ok_or_else(limit)?);
     }
-
-    // Entries, already in name order within each directory.
-    for (f, &is_primary) in found.iter().zip(&primary) {
+    for ((f, &is_primary), &child) in found.iter().zip(&primary).zip(&entry_node) {
+        let inode_type = types.get(child.index()).copied().flatten();
+        if inode_type != Some(f.file_type) {
+            let parent = dirs.get(f.parent).ok_or_else(limit)?;
+            return Err(Error::at_nid(
+                ErrorKind::DirentTypeMismatch {
+                    name: ShortName::new(f.name),
+                    dirent: f.file_type,
+                    inode: match inode_type {
+                        Some(t) => t,
+                        None => image.inode(f.nid)?.file_type(),
+                    },
+                },
+                parent.nid(),
+            ));
+        }
         let parent = *dir_node.get(f.parent).ok_or_else(limit)?;
-        let child = *node_of.get(&f.nid).ok_or_else(limit)?;
         // Names were checked (1..=255 bytes, no '/' or NUL, sorted, unique) during the walk.
         tree.push_child(parent, f.name.to_vec(), child, !is_primary)
             .map_err(|_| limit())?;
@@ -128,14 +188,33 @@ fn limit() -> Error {
     })
 }
 
-/// Breadth-first walk over directories, as the writer orders inodes: returns the directory
-/// queue (root first) and every entry but `.`, `..` and whiteout stubs, each directory's
-/// entries in stored (name) order.
-fn walk<'a>(image: &Image<'a>, root: Inode<'a>) -> Result<(Vec<Inode<'a>>, Vec<Found<'a>>)> {
+fn slot_index(slot: u32) -> usize {
+    usize::try_from(slot).unwrap_or(usize::MAX)
+}
+
+/// What [`walk`] found.
+struct Walk<'a> {
+    /// The directory queue, root first.
+    dirs: Vec<Inode<'a>>,
+    /// For `dirs[k + 1]`, the index in `found` of the entry naming it.
+    dir_entries: Vec<usize>,
+    /// Every entry but `.`, `..` and whiteout stubs.
+    found: Vec<Found<'a>>,
+    /// The whiteout stubs, in walk order.
+    stubs: Vec<Stub>,
+}
+
+/// Breadth-first walk over directories, as the writer orders inodes: the directory queue
+/// and every entry but `.`, `..` and whiteout stubs, each directory's entries in stored
+/// (name) order, and the whiteout stubs apart. Only directories and character devices are
+/// read here.
+fn walk<'a>(image: &Image<'a>, root: Inode<'a>) -> Result<Walk<'a>> {
     let mut visited: BTreeMap<u64, ()> = BTreeMap::new();
     visited.insert(root.nid(), ());
     let mut dirs = vec![root];
+    let mut dir_entries = Vec::new();
     let mut found = Vec::new();
+    let mut stubs = Vec::new();
     let mut next = 0usize;
     while let Some(dir) = dirs.get(next).copied() {
         let mut previous: Option<&[u8]> = None;
@@ -144,18 +223,21 @@ fn walk<'a>(image: &Image<'a>, root: Inode<'a>) -> Result<(Vec<Inode<'a>>, Vec<F
             let name = dirent.name();
             // The tree keeps names sorted and unique, as a sound image stores them.
             if let Some(prev) = previous {
-                let short = crate::error::ShortName::new(name);
                 match prev.cmp(name) {
                     core::cmp::Ordering::Less => {}
                     core::cmp::Ordering::Equal => {
                         return Err(Error::at_nid(
-                            ErrorKind::DirentDuplicate { name: short },
+                            ErrorKind::DirentDuplicate {
+                                name: ShortName::new(name),
+                            },
                             dir.nid(),
                         ))
                     }
                     core::cmp::Ordering::Greater => {
                         return Err(Error::at_nid(
-                            ErrorKind::DirentOrder { name: short },
+                            ErrorKind::DirentOrder {
+                                name: ShortName::new(name),
+                            },
                             dir.nid(),
                         ))
                     }
@@ -165,69 +247,136 @@ fn walk<'a>(image: &Image<'a>, root: Inode<'a>) -> Result<(Vec<Inode<'a>>, Vec<F
             if name == b"." || name == b".." {
                 continue;
             }
-            if found.len() >= usize::try_from(MAX_CHECK_ENTRIES).unwrap_or(usize::MAX) {
+            if found.len().saturating_add(stubs.len())
+                >= usize::try_from(MAX_CHECK_ENTRIES).unwrap_or(usize::MAX)
+            {
                 return Err(limit());
             }
-            let child = image.inode(dirent.nid())?;
-            match child.file_type() {
-                // A character device 0:0 can only be one of the writer's whiteout stubs:
-                // user whiteouts are stored converted into regular files.
-                FileType::CharDevice if child.rdev() == 0 => continue,
+            let file_type = dirent.file_type();
+            match file_type {
+                FileType::CharDevice => {
+                    // A character device 0:0 can only be one of the writer's whiteout
+                    // stubs: user whiteouts are stored converted into regular files.
+                    let child = image.inode(dirent.nid())?;
+                    if child.file_type() == FileType::CharDevice && child.rdev() == 0 {
+                        stubs.push(Stub {
+                            at: found.len().saturating_add(stubs.len()),
+                            nid: child.nid(),
+                        });
+                        continue;
+                    }
+                }
                 FileType::Directory => {
+                    let child = image.inode(dirent.nid())?;
+                    if child.file_type() != FileType::Directory {
+                        return Err(Error::at_nid(
+                            ErrorKind::DirentTypeMismatch {
+                                name: ShortName::new(name),
+                                dirent: file_type,
+                                inode: child.file_type(),
+                            },
+                            dir.nid(),
+                        ));
+                    }
                     if visited.insert(child.nid(), ()).is_some() {
                         return Err(Error::at_nid(
                             ErrorKind::DirectoryLinkedTwice {
                                 nid: child.nid(),
-                                name: crate::error::ShortName::new(name),
+                                name: ShortName::new(name),
                             },
                             dir.nid(),
                         ));
                     }
                     dirs.push(child);
+                    dir_entries.push(found.len());
                 }
                 _ => {}
             }
             found.push(Found {
                 parent: next,
                 name,
-                nid: child.nid(),
+                nid: dirent.nid(),
+                file_type,
             });
         }
         next = next.saturating_add(1);
     }
-    Ok((dirs, found))
+    Ok(Walk {
+        dirs,
+        dir_entries,
+        found,
+        stubs,
+    })
 }
 
-/// Decides, for every entry, whether it is its node's primary entry.
+/// The distinct nids of the entries, sorted, with how many entries name each, and for
+/// every entry the index of its nid among them. With `stubs`, the stubs are entries too,
+/// at their positions in the walk.
+struct Slots {
+    distinct: Vec<u64>,
+    counts: Vec<u32>,
+    of_entry: Vec<u32>,
+}
+
+impl Slots {
+    fn new(found: &[Found<'_>], stubs: &[Stub]) -> Self {
+        let total = found.len().saturating_add(stubs.len());
+        let mut nids: Vec<u64> = Vec::with_capacity(total);
+        let mut stub_iter = stubs.iter().peekable();
+        let mut found_iter = found.iter();
+        while nids.len() < total {
+            let at = nids.len();
+            match stub_iter.next_if(|s| s.at == at) {
+                Some(stub) => nids.push(stub.nid),
+                None => match found_iter.next() {
+                    Some(f) => nids.push(f.nid),
+                    None => break,
+                },
+            }
+        }
+        let mut order: Vec<(u64, u32)> = nids.iter().copied().zip(0u32..).collect();
+        order.sort_unstable();
+        let mut distinct: Vec<u64> = Vec::new();
+        let mut counts: Vec<u32> = Vec::new();
+        let mut of_entry = vec![0u32; nids.len()];
+        for (nid, entry) in order {
+            match (distinct.last(), counts.last_mut()) {
+                (Some(&last), Some(count)) if last == nid => *count = count.saturating_add(1),
+                _ => {
+                    distinct.push(nid);
+                    counts.push(1);
+                }
+            }
+            let slot = u32::try_from(distinct.len().saturating_sub(1)).unwrap_or(u32::MAX);
+            if let Some(s) = of_entry.get_mut(slot_index(entry)) {
+                *s = slot;
+            }
+        }
+        Self {
+            distinct,
+            counts,
+            of_entry,
+        }
+    }
+}
+
+/// Decides, for every entry of `slots` (the whiteout stubs included), whether it is its
+/// node's primary entry.
 ///
 /// The writer gives inodes increasing nids in the breadth-first order of their primary
 /// entries. So, walking the entries in that order, an entry whose nid is the smallest nid
 /// not yet placed is a primary one. (If a hard link to that node comes first with no
 /// primary entry between the two, choosing it places the node at the same position, so
-/// the image is the same.) For images no writer made, the last entry of a node not yet
+/// the image is the same. The stubs take inode slots too, which is why they must be
+/// counted: a stub between the two is such a primary entry.) For images no writer made, the last entry of a node not yet
 /// placed becomes its primary, so every node gets exactly one.
-fn choose_primaries(found: &[Found<'_>]) -> Vec<bool> {
-    let mut sorted: Vec<u64> = found.iter().map(|f| f.nid).collect();
-    sorted.sort_unstable();
-    let mut remaining: Vec<u32> = Vec::new();
-    let mut distinct: Vec<u64> = Vec::new();
-    for nid in sorted {
-        match (distinct.last(), remaining.last_mut()) {
-            (Some(&last), Some(count)) if last == nid => *count = count.saturating_add(1),
-            _ => {
-                distinct.push(nid);
-                remaining.push(1);
-            }
-        }
-    }
-    let mut placed = vec![false; distinct.len()];
+fn choose_primaries(slots: &Slots) -> Vec<bool> {
+    let mut remaining = slots.counts.clone();
+    let mut placed = vec![false; slots.distinct.len()];
     let mut smallest = 0usize;
-    let mut primary = Vec::with_capacity(found.len());
-    for f in found {
-        let Ok(at) = distinct.binary_search(&f.nid) else {
-            primary.push(false);
-            continue;
-        };
+    let mut primary = Vec::with_capacity(slots.of_entry.len());
+    for &slot in &slots.of_entry {
+        let at = slot_index(slot);
         while placed.get(smallest).copied().unwrap_or(false) {
             smallest = smallest.saturating_add(1);
         }
@@ -299,12 +448,8 @@ fn read_node(inode: &Inode<'_>, whiteout: bool, holds_whiteouts: bool) -> Result
             node.mode = S_IFCHR | (node.mode & 0o7777);
             node.size = 0;
         }
-        FileType::Regular if inode.layout() == DataLayout::ChunkBased => {
-            node.payload = inode.redirect()?.map(<[u8]>::to_vec);
-            if let Metacopy::Digest(d) = inode.metacopy()? {
-                node.digest = Some(d);
-            }
-        }
+        // External: the payload and digest come from the overlay xattrs, read below.
+        FileType::Regular if inode.layout() == DataLayout::ChunkBased => {}
         FileType::Regular if inode.size() > 0 => {
             let parts = inode.data_parts()?;
             let mut content =
@@ -318,11 +463,35 @@ fn read_node(inode: &Inode<'_>, whiteout: bool, holds_whiteouts: bool) -> Result
 
     // The reference lists inline xattrs before shared ones; keep its order so printed dumps
     // match, while the writer sorts them anyway.
+    let external = inode.file_type() == FileType::Regular
+        && !whiteout
+        && inode.layout() == DataLayout::ChunkBased;
+    let (mut redirect_seen, mut metacopy_seen) = (false, false);
+    let located = |x: &RawXattr<'_>| {
+        let (nid, offset) = (inode.nid(), x.offset());
+        move |kind| Error::at_nid(kind, nid).with_offset(offset)
+    };
     let xattrs = inode.xattrs()?;
     let mut inline = Vec::new();
     let mut shared = Vec::new();
     for x in xattrs.iter() {
         let x = x?;
+        if overlay::is_internal(&x) {
+            // Unescaped overlay xattrs are the writer's own: metacopy and redirect on
+            // external files (the first of each counts, as for `Xattrs::find`), opaque on
+            // the root. Nothing else can carry one.
+            if external && !redirect_seen && x.name_eq(XATTR_REDIRECT) {
+                redirect_seen = true;
+                let payload = overlay::parse_redirect(x.value()).map_err(located(&x))?;
+                node.payload = Some(payload.to_vec());
+            } else if external && !metacopy_seen && x.name_eq(XATTR_METACOPY) {
+                metacopy_seen = true;
+                if let Metacopy::Digest(d) = parse_metacopy(x.value()).map_err(located(&x))? {
+                    node.digest = Some(d);
+                }
+            }
+            continue;
+        }
         if let Some(kept) = user_xattr(&x, whiteout, holds_whiteouts) {
             if x.shared_id().is_some() {
                 shared.push(kept);
@@ -336,30 +505,79 @@ fn read_node(inode: &Inode<'_>, whiteout: bool, holds_whiteouts: bool) -> Result
     Ok(node)
 }
 
-/// The xattr of the input tree that `x` stands for, or `None` if the writer made it.
+/// The xattr of the input tree that `x` (not an unescaped overlay xattr) stands for, or
+/// `None` if the writer made it.
 fn user_xattr(x: &RawXattr<'_>, whiteout: bool, holds_whiteouts: bool) -> Option<Xattr> {
-    let mut full = vec![0u8; x.name_len()];
-    x.write_name(&mut full).ok()?;
-    let generated = (whiteout && (full == XATTR_ESCAPED_WHITEOUT || full == XATTR_USER_WHITEOUT))
-        || (holds_whiteouts && (full == XATTR_ESCAPED_WHITEOUTS || full == XATTR_USER_WHITEOUTS));
+    let generated = (whiteout
+        && (x.name_eq(XATTR_ESCAPED_WHITEOUT) || x.name_eq(XATTR_USER_WHITEOUT)))
+        || (holds_whiteouts
+            && (x.name_eq(XATTR_ESCAPED_WHITEOUTS) || x.name_eq(XATTR_USER_WHITEOUTS)));
     if generated {
         return None;
     }
-    if let Some(suffix) = overlay::escaped_suffix(x) {
-        let mut key = OVERLAY_PREFIX.to_vec();
-        key.extend_from_slice(suffix);
-        return Some(Xattr {
-            key,
-            value: x.value().to_vec(),
-        });
-    }
-    if full.starts_with(OVERLAY_PREFIX) && !full.starts_with(OVERLAY_ESCAPED_PREFIX) {
-        // Unescaped overlay xattrs are the writer's own: metacopy and redirect on external
-        // files (read above), opaque on the root. Nothing else can carry one.
-        return None;
-    }
+    let key = match overlay::escaped_suffix(x) {
+        Some(suffix) => {
+            let mut key = Vec::with_capacity(OVERLAY_PREFIX.len().saturating_add(suffix.len()));
+            key.extend_from_slice(OVERLAY_PREFIX);
+            key.extend_from_slice(suffix);
+            key
+        }
+        None => {
+            let mut full = vec![0u8; x.name_len()];
+            x.write_name(&mut full).ok()?;
+            full
+        }
+    };
     Some(Xattr {
-        key: full,
+        key,
         value: x.value().to_vec(),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ondisk::{S_IFDIR, S_IFREG};
+    use crate::write::{write_image, Options};
+
+    fn node(mode: u32, nlink: u32) -> Node {
+        Node {
+            nlink,
+            ..Node::with_mode(mode)
+        }
+    }
+
+    /// The writer places a hard-linked node at its primary entry; here the root's whiteout
+    /// stubs `3b`..`40` sort between a hard link (`3a-link`) and the primary (`40-file`),
+    /// so the two positions differ and only counting the stubs finds the primary.
+    #[test]
+    fn stubs_between_a_hard_link_and_its_primary_are_counted() {
+        let mut tree = Tree::new(node(S_IFDIR | 0o755, 2));
+        let f = tree
+            .add(Node {
+                size: 3,
+                content: Some(b"abc".to_vec()),
+                ..node(S_IFREG | 0o644, 2)
+            })
+            .unwrap();
+        tree.insert_child(NodeId::ROOT, b"3a-link".to_vec(), f, true)
+            .unwrap();
+        tree.insert_child(NodeId::ROOT, b"40-file".to_vec(), f, false)
+            .unwrap();
+        let mut image = Vec::new();
+        write_image(&tree, &Options::default(), &mut image).unwrap();
+        let read = image_to_tree(&Image::open(&image).unwrap()).unwrap();
+        let flags: Vec<(&[u8], bool)> = read
+            .tree
+            .root()
+            .children
+            .iter()
+            .map(|e| (e.name.as_slice(), e.hardlink))
+            .collect();
+        assert_eq!(flags, [(&b"3a-link"[..], true), (&b"40-file"[..], false)]);
+        let mut again = Vec::new();
+        write_image(&read.tree, &Options::default(), &mut again).unwrap();
+        assert!(again == image);
+    }
 }

@@ -7,6 +7,7 @@
 //! when they are missing.
 
 pub mod arb;
+pub mod hostile;
 pub mod kernel;
 
 use std::io::Read;

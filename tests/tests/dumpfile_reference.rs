@@ -1,6 +1,7 @@
 //! Differential tests against the reference C tools: which dumps `mkcomposefs --from-file`
 //! accepts versus which we accept (every difference is a SPEC.md section 10 entry), and
-//! `composefs-info --filter` output versus our printer.
+//! `composefs-info --filter` output versus our printer. Our printers on the reference's
+//! images, unfiltered, are compared in `parity_printer.rs`.
 
 use std::path::Path;
 use std::process::Command;
@@ -373,85 +374,4 @@ fn filtered_output_matches_composefs_info() {
     let theirs = run("dump");
     assert_eq!(skip_root(&ours), skip_root(&theirs));
     assert_eq!(skip_root(&ours).len(), 3);
-}
-
-/// Builds `text` into an image with the reference `mkcomposefs` and returns the image and
-/// the reference `composefs-info dump` and `ls` of it.
-fn reference_image_and_listings(
-    dir: &Path,
-    text: &[u8],
-    version: Option<u32>,
-) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
-    let mkcomposefs = reference_tool("mkcomposefs")?;
-    let info = reference_tool("composefs-info")?;
-    let input = dir.join("in.dump");
-    let image = dir.join("out.cfs");
-    std::fs::write(&input, text).expect("write dump");
-    let mut cmd = Command::new(mkcomposefs);
-    cmd.arg("--from-file").arg(&input).arg(&image);
-    if let Some(v) = version {
-        cmd.arg(format!("--min-version={v}"))
-            .arg(format!("--max-version={v}"));
-    }
-    assert!(cmd.status().expect("mkcomposefs").success());
-    let listing = |command: &str| {
-        let out = Command::new(&info)
-            .arg(command)
-            .arg(&image)
-            .output()
-            .expect("composefs-info");
-        assert!(out.status.success());
-        out.stdout
-    };
-    Some((
-        std::fs::read(&image).expect("image"),
-        listing("dump"),
-        listing("ls"),
-    ))
-}
-
-#[test]
-fn printers_match_composefs_info_on_reference_images() {
-    use composefs_conformance::gen_dump;
-    use composefs_format::from_image::image_to_tree;
-    use composefs_format::image::Image;
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut inputs: Vec<(String, Vec<u8>, Option<u32>)> = upstream_assets()
-        .into_iter()
-        .filter(|a| !a.should_fail)
-        .map(|a| (a.name.clone(), a.dump(), a.version))
-        .collect();
-    for seed in 1..=8 {
-        let Some(text) = gen_dump(seed, 300, seed % 2 == 0) else {
-            return;
-        };
-        inputs.push((format!("gen-dump seed {seed}"), text, None));
-    }
-    let mut compared = 0;
-    for (name, text, version) in inputs {
-        let Some((image, dump, ls)) = reference_image_and_listings(dir.path(), &text, version)
-        else {
-            return skip("reference mkcomposefs or composefs-info not installed");
-        };
-        let image = Image::open(&image).expect("open");
-        // The reference writes unreadable chunk maps for bigfile-xattr.dump and
-        // honggfuzz-bigfile-with-acl.dump (SPEC.md section 10); our reader refuses them.
-        let Ok(read) = image_to_tree(&image) else {
-            assert!(
-                name.contains("bigfile-xattr") || name.contains("bigfile-with-acl"),
-                "{name}"
-            );
-            continue;
-        };
-        let options = PrintOptions::default();
-        let mut ours = Vec::new();
-        dumpfile::print_dump(&read.tree, &options, &mut ours).expect("dump");
-        assert!(ours == dump, "{name}: dump differs from composefs-info");
-        ours.clear();
-        dumpfile::print_ls(&read.tree, &options, &mut ours).expect("ls");
-        assert!(ours == ls, "{name}: ls differs from composefs-info");
-        compared += 1;
-    }
-    assert_eq!(compared, 20);
 }
