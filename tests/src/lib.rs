@@ -7,6 +7,7 @@
 //! when they are missing.
 
 pub mod arb;
+pub mod hostile;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,65 @@
+//! An arbitrary tree (built from the fuzz bytes) through the writer: a refusal is fine;
+//! an image must be sound, pass the full walk, read back into a tree equal to the input up
+//! to the writer's canonicalisations (`composefs_fuzz::compare::normalize_node`, hard-link
+//! primaries free), give the same bytes when that tree is written again at the image's
+//! format version, and verify as canonical.
+//!
+//! Errors are fine; panics, hangs and unbounded allocation are bugs.
+#![no_main]
+
+use arbitrary::Unstructured;
+use composefs_format::canonical;
+use composefs_format::check::check_bytes;
+use composefs_format::from_image::image_to_tree;
+use composefs_format::image::Image;
+use composefs_format::tree::Tree;
+use composefs_format::write::Options;
+use composefs_fuzz::compare::{normalize_node, same_tree, Links};
+use composefs_fuzz::{gen, walk, write_tree};
+use libfuzzer_sys::fuzz_target;
+
+/// Every directory's link count is 2 plus its subdirectories.
+fn assert_dir_nlinks(tree: &Tree) {
+    for (id, node) in tree.iter() {
+        if node.is_dir() {
+            let subdirs = node
+                .children
+                .iter()
+                .filter(|e| tree.get(e.node).is_some_and(|n| n.is_dir()))
+                .count();
+            assert_eq!(node.nlink as usize, 2 + subdirs, "nlink of directory {id:?}");
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut u = Unstructured::new(data);
+    let Ok(tree) = gen::tree(&mut u, 64) else { return };
+    let Ok(options) = gen::options(&mut u) else { return };
+    let Ok(image) = write_tree(&tree, &options) else { return };
+    assert_eq!(write_tree(&tree, &options).ok(), Some(image.clone()), "deterministic");
+
+    let report = check_bytes(&image);
+    if !report.is_sound() {
+        let first: Vec<String> = report.problems().iter().take(5).map(|p| p.error.to_string()).collect();
+        panic!("the writer made an unsound image: {first:?}");
+    }
+    walk::walk_bytes(&image, true);
+
+    let opened = Image::open(&image).expect("sound");
+    let read = image_to_tree(&opened).unwrap_or_else(|e| panic!("reading back: {e}"));
+    assert!(read.format_version >= options.min_version && read.format_version <= options.max_version);
+    let same_version = Options {
+        min_version: read.format_version,
+        max_version: read.format_version,
+    };
+    let rewritten = write_tree(&read.tree, &same_version).unwrap_or_else(|e| panic!("rewriting: {e}"));
+    assert!(rewritten == image, "the tree read back writes the same image");
+    if let Err(e) = same_tree(&tree, &read.tree, Links::AnyPrimary, normalize_node) {
+        panic!("read tree differs from the input: {e}");
+    }
+    assert_dir_nlinks(&read.tree);
+    if let Err(e) = canonical::verify(&image) {
+        panic!("writer output is not canonical: {e}");
+    }
+});
