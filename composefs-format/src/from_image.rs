@@ -9,6 +9,12 @@
 //! describes; where it has a choice it follows what the reference `composefs-info` reads,
 //! so that the dump printed from the tree matches the reference's.
 //!
+//! Two things the image does not store are inferred from where the writer put them: which
+//! entry of a hard-linked node is its primary one (from the inode order, with the root's
+//! whiteout stubs counted in their places), and, for a device, FIFO or socket stored in
+//! extended form for no other reason, a size above `u32::MAX` (read as 2^32; such inodes
+//! store `i_size` 0, so `composefs-info` shows 0).
+//!
 //! The traversal is breadth-first with an explicit queue and a visited set, so hostile
 //! images cost bounded time and memory; any structural error is returned, not skipped.
 
@@ -46,6 +52,9 @@ struct Found<'a> {
     parent: usize,
     name: &'a [u8],
     nid: u64,
+    /// A whiteout stub (character device 0:0): not part of the tree, but its inode takes
+    /// its place in the writer's order like any other.
+    stub: bool,
 }
 
 /// Reads `image` into a tree.
@@ -55,8 +64,16 @@ struct Found<'a> {
 /// directory reachable twice, or the entry limit of [`MAX_CHECK_ENTRIES`].
 pub fn image_to_tree(image: &Image<'_>) -> Result<ImageTree> {
     let root = image.root()?;
-    let (dirs, found) = walk(image, root)?;
-    let primary = choose_primaries(&found);
+    let (dirs, walked) = walk(image, root)?;
+    // Primaries are chosen with the stubs in place: their inodes sit between the others
+    // (a node whose entries fall on both sides of `00`..`ff` in the root must keep the
+    // position its primary entry gave it). Then the stubs are dropped.
+    let chosen = choose_primaries(&walked);
+    let (found, primary): (Vec<Found<'_>>, Vec<bool>) = walked
+        .into_iter()
+        .zip(chosen)
+        .filter(|(f, _)| !f.stub)
+        .unzip();
 
     // Nodes in first-seen order: the root, then each distinct nid as its entries appear.
     let mut node_of: BTreeMap<u64, NodeId> = BTreeMap::new();
@@ -129,8 +146,8 @@ fn limit() -> Error {
 }
 
 /// Breadth-first walk over directories, as the writer orders inodes: returns the directory
-/// queue (root first) and every entry but `.`, `..` and whiteout stubs, each directory's
-/// entries in stored (name) order.
+/// queue (root first) and every entry but `.` and `..` (whiteout stubs marked), each
+/// directory's entries in stored (name) order.
 fn walk<'a>(image: &Image<'a>, root: Inode<'a>) -> Result<(Vec<Inode<'a>>, Vec<Found<'a>>)> {
     let mut visited: BTreeMap<u64, ()> = BTreeMap::new();
     visited.insert(root.nid(), ());
@@ -169,10 +186,10 @@ fn walk<'a>(image: &Image<'a>, root: Inode<'a>) -> Result<(Vec<Inode<'a>>, Vec<F
                 return Err(limit());
             }
             let child = image.inode(dirent.nid())?;
+            // A character device 0:0 can only be one of the writer's whiteout stubs: user
+            // whiteouts are stored converted into regular files.
+            let stub = child.file_type() == FileType::CharDevice && child.rdev() == 0;
             match child.file_type() {
-                // A character device 0:0 can only be one of the writer's whiteout stubs:
-                // user whiteouts are stored converted into regular files.
-                FileType::CharDevice if child.rdev() == 0 => continue,
                 FileType::Directory => {
                     if visited.insert(child.nid(), ()).is_some() {
                         return Err(Error::at_nid(
@@ -191,6 +208,7 @@ fn walk<'a>(image: &Image<'a>, root: Inode<'a>) -> Result<(Vec<Inode<'a>>, Vec<F
                 parent: next,
                 name,
                 nid: child.nid(),
+                stub,
             });
         }
         next = next.saturating_add(1);
@@ -293,7 +311,11 @@ fn read_node(inode: &Inode<'_>, whiteout: bool, holds_whiteouts: bool) -> Result
         ..Node::default()
     };
     match inode.file_type() {
-        FileType::CharDevice | FileType::BlockDevice => node.rdev = inode.rdev(),
+        FileType::CharDevice | FileType::BlockDevice => {
+            node.rdev = inode.rdev();
+            node.size = node.size.max(special_size(inode));
+        }
+        FileType::Fifo | FileType::Socket => node.size = node.size.max(special_size(inode)),
         FileType::Symlink => node.payload = Some(inode.symlink_target()?.to_vec()),
         FileType::Regular if whiteout => {
             node.mode = S_IFCHR | (node.mode & 0o7777);
@@ -334,6 +356,23 @@ fn read_node(inode: &Inode<'_>, whiteout: bool, holds_whiteouts: bool) -> Result
     inline.append(&mut shared);
     node.xattrs = inline;
     Ok(node)
+}
+
+/// The size to give a device, FIFO or socket node. Their stored `i_size` is 0, but their
+/// size still decides the inode form (SPEC.md 4.7): one stored extended although its mtime,
+/// nlink, uid and gid all allow the compact form had a size above `u32::MAX`, and 2^32, the
+/// smallest such size, gives the same image. Otherwise 0.
+fn special_size(inode: &Inode<'_>) -> u64 {
+    let max = u32::from(u16::MAX);
+    let compact_otherwise = inode.mtime() == inode.image().build_time()
+        && inode.nlink() <= max
+        && inode.uid() <= max
+        && inode.gid() <= max;
+    if inode.is_extended() && compact_otherwise {
+        1 << 32
+    } else {
+        0
+    }
 }
 
 /// The xattr of the input tree that `x` stands for, or `None` if the writer made it.
