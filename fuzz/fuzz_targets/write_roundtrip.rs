@@ -1,7 +1,7 @@
 //! An arbitrary tree (built from the fuzz bytes) through the writer: a refusal is fine;
 //! an image must be sound, pass the full walk, read back into a tree equal to the input up
-//! to the writer's canonicalisations (`composefs_fuzz::compare::normalize_node`, hard-link
-//! primaries free), give the same bytes when that tree is written again at the image's
+//! to the writer's canonicalisations (`composefs_fuzz::compare::normalize_node` and
+//! `after_whiteout_markers`, hard-link primaries free), give the same bytes when that tree is written again at the image's
 //! format version, and verify as canonical.
 //!
 //! Errors are fine; panics, hangs and unbounded allocation are bugs.
@@ -14,7 +14,7 @@ use composefs_format::from_image::image_to_tree;
 use composefs_format::image::Image;
 use composefs_format::tree::Tree;
 use composefs_format::write::Options;
-use composefs_fuzz::compare::{normalize_node, same_tree, Links};
+use composefs_fuzz::compare::{after_whiteout_markers, normalize_node, same_tree, Links};
 use composefs_fuzz::{gen, walk, write_tree};
 use libfuzzer_sys::fuzz_target;
 
@@ -48,14 +48,23 @@ fuzz_target!(|data: &[u8]| {
 
     let opened = Image::open(&image).expect("sound");
     let read = image_to_tree(&opened).unwrap_or_else(|e| panic!("reading back: {e}"));
-    assert!(read.format_version >= options.min_version && read.format_version <= options.max_version);
+    // SPEC.md 4.1: `min`, raised to 1 by a whiteout when `max` allows (a `max` below `min`
+    // is ignored).
+    let whiteout = tree.iter().any(|(_, n)| n.is_whiteout());
+    let version = if options.min_version == 0 && options.max_version >= 1 && whiteout {
+        1
+    } else {
+        options.min_version
+    };
+    assert_eq!(read.format_version, version, "format version");
     let same_version = Options {
         min_version: read.format_version,
         max_version: read.format_version,
     };
     let rewritten = write_tree(&read.tree, &same_version).unwrap_or_else(|e| panic!("rewriting: {e}"));
     assert!(rewritten == image, "the tree read back writes the same image");
-    if let Err(e) = same_tree(&tree, &read.tree, Links::AnyPrimary, normalize_node) {
+    let expected = after_whiteout_markers(&tree, read.format_version);
+    if let Err(e) = same_tree(&expected, &read.tree, Links::AnyPrimary, normalize_node) {
         panic!("read tree differs from the input: {e}");
     }
     assert_dir_nlinks(&read.tree);

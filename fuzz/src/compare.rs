@@ -84,6 +84,50 @@ pub fn normalize_node(node: &Node) -> Node {
     n
 }
 
+/// `tree` with the overlay xattrs the writer sets on whiteouts and their directories
+/// (SPEC.md 4.3 steps 3 to 5) as they read back: a whiteout loses any
+/// `trusted.overlay.whiteout` / `user.overlay.whiteout` of its own (the writer's markers
+/// replace them and are then removed as the writer's); a directory with a whiteout among
+/// its primary entries loses `trusted.overlay.whiteouts` / `user.overlay.whiteouts` the
+/// same way and, in format version 1, reads back with `trusted.overlay.opaque` and
+/// `user.overlay.opaque` set to `x` (the writer's values, indistinguishable from the user's).
+#[must_use]
+pub fn after_whiteout_markers(tree: &Tree, version: u32) -> Tree {
+    let mut out = tree.clone();
+    let mut holders = Vec::new();
+    let mut whiteouts = Vec::new();
+    for (id, node) in tree.iter() {
+        if node.is_whiteout() {
+            whiteouts.push(id);
+        }
+        if node.is_dir()
+            && node
+                .children
+                .iter()
+                .any(|e| !e.hardlink && tree.get(e.node).is_some_and(Node::is_whiteout))
+        {
+            holders.push(id);
+        }
+    }
+    for id in whiteouts {
+        if let Some(n) = out.get_mut(id) {
+            n.remove_xattr(b"trusted.overlay.whiteout");
+            n.remove_xattr(b"user.overlay.whiteout");
+        }
+    }
+    for id in holders {
+        if let Some(n) = out.get_mut(id) {
+            n.remove_xattr(b"trusted.overlay.whiteouts");
+            n.remove_xattr(b"user.overlay.whiteouts");
+            if version >= 1 {
+                n.set_xattr(b"trusted.overlay.opaque".to_vec(), b"x".to_vec());
+                n.set_xattr(b"user.overlay.opaque".to_vec(), b"x".to_vec());
+            }
+        }
+    }
+    out
+}
+
 /// Compares two trees from the root: the same names in every directory, the same link
 /// structure (entries of `a` naming one node name one node in `b`, and the other way
 /// round), and equal nodes after `norm`. Returns the first difference, with its path.
