@@ -15,7 +15,12 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let report = check_bytes(data);
     for p in report.problems() {
-        let _ = (report.path(p), report.nid_of(p), p.error.to_string(), p.error.class());
+        let _ = (
+            report.path(p),
+            report.nid_of(p),
+            p.error.to_string(),
+            p.error.class(),
+        );
     }
     let _ = (report.dropped(), report.stats());
     let sound = report.is_sound();

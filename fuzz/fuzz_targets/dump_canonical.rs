@@ -12,19 +12,31 @@ use composefs_fuzz::write_tree;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&control, dump)) = data.split_first() else { return };
+    let Some((&control, dump)) = data.split_first() else {
+        return;
+    };
     let mode = if control & 1 != 0 {
         ParseOptions::strict()
     } else {
         ParseOptions::lenient()
     };
     let options = match (control >> 1) & 3 {
-        1 => Options { min_version: 0, max_version: 0 },
-        2 => Options { min_version: 1, max_version: 1 },
+        1 => Options {
+            min_version: 0,
+            max_version: 0,
+        },
+        2 => Options {
+            min_version: 1,
+            max_version: 1,
+        },
         _ => Options::default(),
     };
-    let Ok(parsed) = parse_bytes(dump, mode) else { return };
-    let Ok(image) = write_tree(&parsed.tree, &options) else { return };
+    let Ok(parsed) = parse_bytes(dump, mode) else {
+        return;
+    };
+    let Ok(image) = write_tree(&parsed.tree, &options) else {
+        return;
+    };
     if let Err(e) = canonical::verify(&image) {
         panic!("image of an accepted dump is not canonical: {e}");
     }

@@ -55,11 +55,24 @@ fn reparse(text: &[u8]) -> Option<Tree> {
 fuzz_target!(|data: &[u8]| {
     let strict = parse_bytes(data, ParseOptions::strict());
     let lenient = parse_bytes(data, ParseOptions::lenient());
-    assert_eq!(strict, fed_by_line(data, ParseOptions::strict()), "strict: whole vs lines");
-    assert_eq!(lenient, fed_by_line(data, ParseOptions::lenient()), "lenient: whole vs lines");
+    assert_eq!(
+        strict,
+        fed_by_line(data, ParseOptions::strict()),
+        "strict: whole vs lines"
+    );
+    assert_eq!(
+        lenient,
+        fed_by_line(data, ParseOptions::lenient()),
+        "lenient: whole vs lines"
+    );
     if let Ok(s) = &strict {
-        let l = lenient.as_ref().expect("strict accepts only what lenient accepts");
-        assert_eq!(s.tree, l.tree, "strict and lenient agree on what both accept");
+        let l = lenient
+            .as_ref()
+            .expect("strict accepts only what lenient accepts");
+        assert_eq!(
+            s.tree, l.tree,
+            "strict and lenient agree on what both accept"
+        );
     }
     let Ok(parsed) = lenient else { return };
     let tree = &parsed.tree;
@@ -67,11 +80,17 @@ fuzz_target!(|data: &[u8]| {
     let _ = parsed.line_of(composefs_format::tree::NodeId::ROOT);
 
     let primary = print(tree, HardlinkStyle::Primary);
-    let Some(again) = reparse(&primary) else { return };
+    let Some(again) = reparse(&primary) else {
+        return;
+    };
     if let Err(e) = same_tree(tree, &again, Links::Exact, plain) {
         panic!("Primary style round trip: {e}");
     }
-    assert_eq!(print(&again, HardlinkStyle::Primary), primary, "printing is a fixpoint");
+    assert_eq!(
+        print(&again, HardlinkStyle::Primary),
+        primary,
+        "printing is a fixpoint"
+    );
 
     let first = print(tree, HardlinkStyle::FirstInWalk);
     let again = reparse(&first).expect("the same lines as the Primary style");

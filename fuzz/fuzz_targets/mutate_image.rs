@@ -36,7 +36,11 @@ fn seed_trees() -> &'static [(Tree, Options)] {
 
 /// A value for a `width`-byte field that held `old`.
 fn value(u: &mut Unstructured<'_>, old: u64, width: usize) -> Result<u64> {
-    let mask = if width >= 8 { u64::MAX } else { (1u64 << (8 * width)) - 1 };
+    let mask = if width >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * width)) - 1
+    };
     let v = match u.int_in_range(0u8..=11)? {
         0 => 0,
         1 => 1,
@@ -106,7 +110,9 @@ fn run(data: &[u8]) -> Result<()> {
         let (t, o) = &seeds[pick - 1];
         (t, o)
     };
-    let Ok(original) = write_tree(tree, options) else { return Ok(()) };
+    let Ok(original) = write_tree(tree, options) else {
+        return Ok(());
+    };
     let layout = write::plan(tree, options).expect("planned once already");
     let image = Image::open(&original).expect("writer output opens");
     let sites = sites(&image, Some(&layout));
@@ -128,7 +134,15 @@ fn run(data: &[u8]) -> Result<()> {
     }
     if u.arbitrary()? {
         let all: Vec<(usize, u64)> = sites.iter().filter_map(|s| s.filter_of).collect();
-        fix_filters(&mut img, if u.arbitrary()? { &all } else { &touched_filters }, &filter_sites);
+        fix_filters(
+            &mut img,
+            if u.arbitrary()? {
+                &all
+            } else {
+                &touched_filters
+            },
+            &filter_sites,
+        );
     }
     let compat = u32::from_le_bytes(img[1032..1036].try_into().expect("4 bytes"));
     if compat & EROFS_FEATURE_COMPAT_SB_CHKSUM != 0 && u.arbitrary()? {
@@ -145,7 +159,10 @@ fn run(data: &[u8]) -> Result<()> {
     let read = Image::open(&img).ok().map(|i| image_to_tree(&i));
     let verdict = canonical::verify(&img);
     if img == original {
-        assert!(verdict.is_ok(), "an unmutated writer image verifies: {verdict:?}");
+        assert!(
+            verdict.is_ok(),
+            "an unmutated writer image verifies: {verdict:?}"
+        );
         return Ok(());
     }
     if let Ok(c) = verdict {
@@ -163,7 +180,10 @@ fn run(data: &[u8]) -> Result<()> {
         assert_eq!(c.format_version, read.format_version);
         let same = read.format_version == original_tree.format_version
             && same_tree(&original_tree.tree, &read.tree, Links::Exact, plain).is_ok();
-        assert!(!same, "two different images of one tree both verified as canonical");
+        assert!(
+            !same,
+            "two different images of one tree both verified as canonical"
+        );
     }
     Ok(())
 }

@@ -27,7 +27,11 @@ fn assert_dir_nlinks(tree: &Tree) {
                 .iter()
                 .filter(|e| tree.get(e.node).is_some_and(|n| n.is_dir()))
                 .count();
-            assert_eq!(node.nlink as usize, 2 + subdirs, "nlink of directory {id:?}");
+            assert_eq!(
+                node.nlink as usize,
+                2 + subdirs,
+                "nlink of directory {id:?}"
+            );
         }
     }
 }
@@ -48,14 +52,29 @@ fn has_linked_whiteout(tree: &Tree) -> bool {
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
-    let Ok(tree) = gen::tree(&mut u, 64) else { return };
-    let Ok(options) = gen::options(&mut u) else { return };
-    let Ok(image) = write_tree(&tree, &options) else { return };
-    assert_eq!(write_tree(&tree, &options).ok(), Some(image.clone()), "deterministic");
+    let Ok(tree) = gen::tree(&mut u, 64) else {
+        return;
+    };
+    let Ok(options) = gen::options(&mut u) else {
+        return;
+    };
+    let Ok(image) = write_tree(&tree, &options) else {
+        return;
+    };
+    assert_eq!(
+        write_tree(&tree, &options).ok(),
+        Some(image.clone()),
+        "deterministic"
+    );
 
     let report = check_bytes(&image);
     if !report.is_sound() {
-        let first: Vec<String> = report.problems().iter().take(5).map(|p| p.error.to_string()).collect();
+        let first: Vec<String> = report
+            .problems()
+            .iter()
+            .take(5)
+            .map(|p| p.error.to_string())
+            .collect();
         panic!("the writer made an unsound image: {first:?}");
     }
     walk::walk_bytes(&image, true);
@@ -75,8 +94,12 @@ fuzz_target!(|data: &[u8]| {
         min_version: read.format_version,
         max_version: read.format_version,
     };
-    let rewritten = write_tree(&read.tree, &same_version).unwrap_or_else(|e| panic!("rewriting: {e}"));
-    assert!(rewritten == image, "the tree read back writes the same image");
+    let rewritten =
+        write_tree(&read.tree, &same_version).unwrap_or_else(|e| panic!("rewriting: {e}"));
+    assert!(
+        rewritten == image,
+        "the tree read back writes the same image"
+    );
     // A hard-linked whiteout is compared by image only: which of its entries is primary
     // decides which directories get the whiteout markers, and when its entries tie for the
     // inode's position the reader may pick another one, reading the node back as an empty

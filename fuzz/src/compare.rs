@@ -134,7 +134,12 @@ pub fn after_whiteout_markers(tree: &Tree, version: u32) -> Tree {
 ///
 /// # Errors
 /// A description of the first difference.
-pub fn same_tree(a: &Tree, b: &Tree, links: Links, norm: impl Fn(&Node) -> Node) -> Result<(), String> {
+pub fn same_tree(
+    a: &Tree,
+    b: &Tree,
+    links: Links,
+    norm: impl Fn(&Node) -> Node,
+) -> Result<(), String> {
     let mut a_to_b: BTreeMap<NodeId, NodeId> = BTreeMap::new();
     let mut b_to_a: BTreeMap<NodeId, NodeId> = BTreeMap::new();
     a_to_b.insert(NodeId::ROOT, NodeId::ROOT);
@@ -171,7 +176,11 @@ pub fn same_tree(a: &Tree, b: &Tree, links: Links, norm: impl Fn(&Node) -> Node)
         }
         for (ea, eb) in ca.iter().zip(cb) {
             if ea.name != eb.name {
-                return Err(format!("{}: name differs from {}", show(&ea.name), show(&eb.name)));
+                return Err(format!(
+                    "{}: name differs from {}",
+                    show(&ea.name),
+                    show(&eb.name)
+                ));
             }
             if links == Links::Exact && ea.hardlink != eb.hardlink {
                 return Err(format!(
@@ -191,7 +200,10 @@ pub fn same_tree(a: &Tree, b: &Tree, links: Links, norm: impl Fn(&Node) -> Node)
             let (na, nb) = (node(a, ea.node)?, node(b, eb.node)?);
             let (xa, xb) = (norm(&na), norm(&nb));
             if xa != xb {
-                return Err(format!("{}: node differs:\n  {xa:?}\n  {xb:?}", show(&ea.name)));
+                return Err(format!(
+                    "{}: node differs:\n  {xa:?}\n  {xb:?}",
+                    show(&ea.name)
+                ));
             }
             if na.is_dir() {
                 let mut p = path.clone();

@@ -143,9 +143,18 @@ struct Gen {
 
 impl Gen {
     /// Adds an entry; false when it was refused (duplicate or invalid name in valid mode).
-    fn attach(&self, tree: &mut Tree, parent: NodeId, name: Vec<u8>, child: NodeId, link: bool) -> bool {
+    fn attach(
+        &self,
+        tree: &mut Tree,
+        parent: NodeId,
+        name: Vec<u8>,
+        child: NodeId,
+        link: bool,
+    ) -> bool {
         if self.raw {
-            let Some(dir) = tree.get_mut(parent) else { return false };
+            let Some(dir) = tree.get_mut(parent) else {
+                return false;
+            };
             dir.children.push(Entry {
                 name,
                 node: child,
@@ -197,7 +206,13 @@ impl Gen {
             [name.as_slice(), b"_"].concat()
         } else {
             name.into_iter()
-                .map(|b| if !self.raw && (b == 0 || b == b'/') { b'_' } else { b })
+                .map(|b| {
+                    if !self.raw && (b == 0 || b == b'/') {
+                        b'_'
+                    } else {
+                        b
+                    }
+                })
                 .collect()
         })
     }
@@ -329,8 +344,10 @@ impl Gen {
                 ..base(S_IFDIR)
             },
             Kind::Inline => {
-                let content =
-                    Self::bytes(u, &[1, 2047, 2048, 2049, 4095, 4096, 4097, 4999, 5000, 5001])?;
+                let content = Self::bytes(
+                    u,
+                    &[1, 2047, 2048, 2049, 4095, 4096, 4097, 4999, 5000, 5001],
+                )?;
                 Node {
                     size: content.len() as u64,
                     content: Some(content),

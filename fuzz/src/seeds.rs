@@ -63,7 +63,10 @@ fn mixed() -> Tree {
     ext.size = 1 << 20;
     ext.payload = Some(b"ab/cdef0123456789".to_vec());
     ext.digest = Some([0xab; 32]);
-    ext.xattrs = vec![shared, x("system.posix_acl_access", &[2, 0, 0, 0, 1, 0, 6, 0])];
+    ext.xattrs = vec![
+        shared,
+        x("system.posix_acl_access", &[2, 0, 0, 0, 1, 0, 6, 0]),
+    ];
     add(&mut t, a, "ext", ext);
     let mut nodigest = node(S_IFREG | 0o644);
     nodigest.size = 5000;

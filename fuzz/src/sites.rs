@@ -115,7 +115,9 @@ pub fn sites(image: &Image<'_>, layout: Option<&Layout<'_>>) -> Vec<Site> {
         if !seen.insert(nid) || seen.len() > 4096 {
             continue;
         }
-        let Ok(inode) = image.inode(nid) else { continue };
+        let Ok(inode) = image.inode(nid) else {
+            continue;
+        };
         let o = inode.offset();
         let is_dir = inode.is_dir();
         let ft = inode.file_type();
@@ -157,7 +159,12 @@ pub fn sites(image: &Image<'_>, layout: Option<&Layout<'_>>) -> Vec<Site> {
                 if xs.shared_count() > 0 {
                     own.push(Site {
                         width: 4,
-                        ..range(a + 12, 4 * u64::from(xs.shared_count()), false, "shared xattr id")
+                        ..range(
+                            a + 12,
+                            4 * u64::from(xs.shared_count()),
+                            false,
+                            "shared xattr id",
+                        )
                     });
                 }
             }
@@ -189,7 +196,12 @@ pub fn sites(image: &Image<'_>, layout: Option<&Layout<'_>>) -> Vec<Site> {
                 own.push(range(tail.0, tail.1, false, "inline data"));
                 if let Some((blk, n)) = inode.data_blocks() {
                     let len = (n * EROFS_BLKSIZ).min(inode.size());
-                    own.push(range(u64::from(blk) * EROFS_BLKSIZ, len, false, "data blocks"));
+                    own.push(range(
+                        u64::from(blk) * EROFS_BLKSIZ,
+                        len,
+                        false,
+                        "data blocks",
+                    ));
                 }
             }
             FileType::Directory => {
@@ -209,7 +221,12 @@ pub fn sites(image: &Image<'_>, layout: Option<&Layout<'_>>) -> Vec<Site> {
                         let block = e.position() / EROFS_BLKSIZ;
                         if let Some((b, prev_end)) = last_end {
                             if b != block && prev_end % EROFS_BLKSIZ != 0 {
-                                own.push(range(prev_end, EROFS_BLKSIZ - prev_end % EROFS_BLKSIZ, true, "dir block padding"));
+                                own.push(range(
+                                    prev_end,
+                                    EROFS_BLKSIZ - prev_end % EROFS_BLKSIZ,
+                                    true,
+                                    "dir block padding",
+                                ));
                             }
                         }
                         last_end = Some((block, end));

@@ -244,7 +244,11 @@ fn xattrs(inode: &Inode<'_>, filter_enabled: bool, sound: bool) {
             assert!(verdict.is_ok());
         }
         if sound && filter_enabled && xs.area_size() > 0 {
-            assert!(verdict.is_ok(), "sound image: name filter of {}", inode.nid());
+            assert!(
+                verdict.is_ok(),
+                "sound image: name filter of {}",
+                inode.nid()
+            );
         }
     } else {
         let _ = xs.list(&mut []);
@@ -284,7 +288,12 @@ fn data(inode: &Inode<'_>, sound: bool) {
     let size = inode.size();
     let stored: Vec<u8> = [parts.blocks, parts.tail].concat();
     if sound && !inode.is_external() {
-        assert_eq!(stored.len() as u64, size, "sound image: data of {}", inode.nid());
+        assert_eq!(
+            stored.len() as u64,
+            size,
+            "sound image: data of {}",
+            inode.nid()
+        );
     }
     let mut offsets = vec![
         0,
@@ -310,7 +319,10 @@ fn data(inode: &Inode<'_>, sound: bool) {
                 .min(len);
             if inode.is_external() {
                 assert_eq!(n, want);
-                assert!(buf[..n].iter().all(|&b| b == 0), "external data reads as zeros");
+                assert!(
+                    buf[..n].iter().all(|&b| b == 0),
+                    "external data reads as zeros"
+                );
             } else {
                 assert!(n <= want);
                 let start = usize::try_from(off).unwrap_or(usize::MAX);
@@ -354,7 +366,11 @@ fn directory(dir: &Dir<'_>, sound: bool, walked: &mut Walked) -> Vec<(Vec<u8>, u
     // Resuming at an entry's position yields that entry; inside its record, the next one.
     for (i, e) in entries.iter().enumerate() {
         let again = dir.entries_from(e.position()).next();
-        assert_eq!(again.map(|r| r.ok()), Some(Some(*e)), "resume at a position");
+        assert_eq!(
+            again.map(|r| r.ok()),
+            Some(Some(*e)),
+            "resume at a position"
+        );
         for odd in [1u64, 5, 11] {
             let next = dir.entries_from(e.position() + odd).next();
             match entries.get(i + 1) {
@@ -365,10 +381,17 @@ fn directory(dir: &Dir<'_>, sound: bool, walked: &mut Walked) -> Vec<(Vec<u8>, u
         }
     }
     let _ = dir.entries_from(u64::MAX).next();
-    let _ = dir.entries_from(dir.block_count().saturating_mul(4096)).next();
+    let _ = dir
+        .entries_from(dir.block_count().saturating_mul(4096))
+        .next();
     for b in 0..dir.block_count().min(4096) {
         if let Ok(block) = dir.block(b) {
-            let _ = (block.len(), block.is_empty(), block.index(), block.padding_is_zero());
+            let _ = (
+                block.len(),
+                block.is_empty(),
+                block.index(),
+                block.padding_is_zero(),
+            );
             assert!(!block.is_empty());
             for i in 0..block.len().min(400) {
                 let _ = block.entry(i);

@@ -58,7 +58,10 @@ fn acl_index_with_a_suffix_is_no_acl() {
     let fixture = "acl-name-with-suffix.dump";
     let image = write(&tree_of(fixture));
     let opened = Image::open(&image).expect("opens");
-    assert!(!opened.has_acl(), "the writer sets HAS_ACL for exact names only");
+    assert!(
+        !opened.has_acl(),
+        "the writer sets HAS_ACL for exact names only"
+    );
     let report = check_bytes(&image);
     assert!(report.is_sound(), "{:?}", report.problems());
     verify(&image).expect("the writer's image is canonical");
@@ -106,7 +109,10 @@ fn hard_link_primary_after_the_root_stubs_keeps_its_place() {
     let entry = |name: &[u8]| root.child(name).expect("entry").clone();
     let (zero, zz) = (entry(b"0"), entry(b"zz"));
     assert_eq!(zero.node, zz.node, "one node, two names");
-    assert!(!zz.hardlink && zero.hardlink, "the primary is the entry after the stubs");
+    assert!(
+        !zz.hardlink && zero.hardlink,
+        "the primary is the entry after the stubs"
+    );
     let mut rewritten = Vec::new();
     write_image(
         &read.tree,
@@ -117,7 +123,10 @@ fn hard_link_primary_after_the_root_stubs_keeps_its_place() {
         &mut rewritten,
     )
     .expect("rewrites");
-    assert!(rewritten == image, "the tree read back writes the same image");
+    assert!(
+        rewritten == image,
+        "the tree read back writes the same image"
+    );
 
     if let Some(reference) = reference_image(fixture) {
         assert_eq!(reference, image, "the reference writes the same image");
@@ -147,9 +156,7 @@ fn special_files_with_huge_sizes_stay_extended() {
         // Fits 32 bits: compact, and nothing to infer.
         (b"sock", FileType::Socket, 0),
     ] {
-        let inode = opened
-            .lookup_path(&[b"/", name].concat())
-            .expect("present");
+        let inode = opened.lookup_path(&[b"/", name].concat()).expect("present");
         assert_eq!(inode.file_type(), file_type);
         assert_eq!(inode.size(), 0, "special files store i_size 0");
         assert_eq!(inode.is_extended(), size != 0);

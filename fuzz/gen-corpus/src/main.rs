@@ -37,7 +37,13 @@ impl Out {
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let safe: String = name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let path = dir.join(format!("seed-{safe}"));
         fs::write(&path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -74,11 +80,29 @@ fn image_of(dump: &[u8], strict: bool, options: &Options) -> Option<Vec<u8>> {
 
 fn versions(v: Option<u32>) -> Vec<(&'static str, Options)> {
     match v {
-        Some(0) => vec![("v0", Options { min_version: 0, max_version: 0 })],
-        Some(_) => vec![("v1", Options { min_version: 1, max_version: 1 })],
+        Some(0) => vec![(
+            "v0",
+            Options {
+                min_version: 0,
+                max_version: 0,
+            },
+        )],
+        Some(_) => vec![(
+            "v1",
+            Options {
+                min_version: 1,
+                max_version: 1,
+            },
+        )],
         None => vec![
             ("default", Options::default()),
-            ("v1", Options { min_version: 1, max_version: 1 }),
+            (
+                "v1",
+                Options {
+                    min_version: 1,
+                    max_version: 1,
+                },
+            ),
         ],
     }
 }
@@ -96,7 +120,12 @@ fn with_control(out: &mut Out, name: &str, dump: &[u8], strict: bool) {
 fn dumps(out: &mut Out) {
     let mut all: Vec<(String, Vec<u8>, bool, Option<u32>)> = Vec::new();
     for asset in upstream_assets() {
-        all.push((asset.name.clone(), head(&asset.dump()), asset.strict, asset.version));
+        all.push((
+            asset.name.clone(),
+            head(&asset.dump()),
+            asset.strict,
+            asset.version,
+        ));
     }
     let expected = data_dir().join("expected");
     let mut names: Vec<PathBuf> = fs::read_dir(&expected)
@@ -180,5 +209,9 @@ fn main() {
     dumps(&mut out);
     images(&mut out);
     bytes(&mut out);
-    println!("wrote {} seed files under {}", out.written, out.root.display());
+    println!(
+        "wrote {} seed files under {}",
+        out.written,
+        out.root.display()
+    );
 }
