@@ -189,20 +189,17 @@ fn walk<'a>(image: &Image<'a>, root: Inode<'a>) -> Result<(Vec<Inode<'a>>, Vec<F
             // A character device 0:0 can only be one of the writer's whiteout stubs: user
             // whiteouts are stored converted into regular files.
             let stub = child.file_type() == FileType::CharDevice && child.rdev() == 0;
-            match child.file_type() {
-                FileType::Directory => {
-                    if visited.insert(child.nid(), ()).is_some() {
-                        return Err(Error::at_nid(
-                            ErrorKind::DirectoryLinkedTwice {
-                                nid: child.nid(),
-                                name: crate::error::ShortName::new(name),
-                            },
-                            dir.nid(),
-                        ));
-                    }
-                    dirs.push(child);
+            if child.file_type() == FileType::Directory {
+                if visited.insert(child.nid(), ()).is_some() {
+                    return Err(Error::at_nid(
+                        ErrorKind::DirectoryLinkedTwice {
+                            nid: child.nid(),
+                            name: crate::error::ShortName::new(name),
+                        },
+                        dir.nid(),
+                    ));
                 }
-                _ => {}
+                dirs.push(child);
             }
             found.push(Found {
                 parent: next,
