@@ -215,3 +215,90 @@ pub fn same_tree(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use composefs_format::ondisk::{S_IFDIR, S_IFREG};
+
+    /// Root with `a` (a file, hard-linked as `b`) and directory `d`.
+    fn sample(primary_is_a: bool) -> Tree {
+        let mut t = Tree::new(Node::with_mode(S_IFDIR | 0o755));
+        let f = t.add(Node::with_mode(S_IFREG | 0o644)).unwrap();
+        let d = t.add(Node::with_mode(S_IFDIR | 0o700)).unwrap();
+        t.insert_child(NodeId::ROOT, b"a".to_vec(), f, !primary_is_a)
+            .unwrap();
+        t.insert_child(NodeId::ROOT, b"b".to_vec(), f, primary_is_a)
+            .unwrap();
+        t.insert_child(NodeId::ROOT, b"d".to_vec(), d, false)
+            .unwrap();
+        t
+    }
+
+    #[test]
+    fn equal_trees_and_renumbered_trees_compare_equal() {
+        let t = sample(true);
+        assert_eq!(same_tree(&t, &t, Links::Exact, plain), Ok(()));
+        // The same filesystem with the nodes added in the other order.
+        let mut r = Tree::new(Node::with_mode(S_IFDIR | 0o755));
+        let d = r.add(Node::with_mode(S_IFDIR | 0o700)).unwrap();
+        let f = r.add(Node::with_mode(S_IFREG | 0o644)).unwrap();
+        r.insert_child(NodeId::ROOT, b"d".to_vec(), d, false)
+            .unwrap();
+        r.insert_child(NodeId::ROOT, b"a".to_vec(), f, false)
+            .unwrap();
+        r.insert_child(NodeId::ROOT, b"b".to_vec(), f, true)
+            .unwrap();
+        assert_eq!(same_tree(&t, &r, Links::Exact, plain), Ok(()));
+    }
+
+    #[test]
+    fn differences_are_found() {
+        let t = sample(true);
+        // Another primary: only Links::AnyPrimary accepts it.
+        let other = sample(false);
+        assert!(same_tree(&t, &other, Links::Exact, plain).is_err());
+        assert_eq!(same_tree(&t, &other, Links::AnyPrimary, plain), Ok(()));
+        // Missing entries.
+        let mut fewer = t.clone();
+        fewer.get_mut(NodeId::ROOT).unwrap().children.pop();
+        assert!(same_tree(&t, &fewer, Links::AnyPrimary, plain).is_err());
+        // A field.
+        let mut field = t.clone();
+        let f = field.root().child(b"a").unwrap().node;
+        field.get_mut(f).unwrap().uid = 7;
+        assert!(same_tree(&t, &field, Links::AnyPrimary, plain).is_err());
+        // The link structure: `b` names a new node with the same fields.
+        let mut split = t.clone();
+        let copy = split.add(Node::with_mode(S_IFREG | 0o644)).unwrap();
+        let root = split.get_mut(NodeId::ROOT).unwrap();
+        root.children[1].node = copy;
+        root.children[1].hardlink = false;
+        assert!(same_tree(&t, &split, Links::AnyPrimary, plain).is_err());
+    }
+
+    #[test]
+    fn normalization_drops_what_the_writer_derives() {
+        let mut dir = Node::with_mode(0o1_040_755);
+        dir.size = 123;
+        dir.nlink = 9;
+        let n = normalize_node(&dir);
+        assert_eq!((n.mode, n.size, n.nlink), (0o040_755, 0, 0));
+        let mut inline = Node::with_mode(S_IFREG | 0o644);
+        inline.size = 3;
+        inline.content = Some(b"abc".to_vec());
+        inline.digest = Some([1; 32]);
+        inline.rdev = 5;
+        let n = normalize_node(&inline);
+        assert_eq!(
+            (n.digest, n.rdev, n.content.as_deref()),
+            (None, 0, Some(&b"abc"[..]))
+        );
+        let mut external = Node::with_mode(S_IFREG | 0o644);
+        external.size = 1 << 20;
+        external.payload = Some(Vec::new());
+        external.digest = Some([1; 32]);
+        let n = normalize_node(&external);
+        assert_eq!((n.payload, n.digest), (None, Some([1; 32])));
+    }
+}

@@ -275,3 +275,57 @@ fn padding(image: &Image<'_>, layout: &Layout<'_>, out: &mut Vec<Site>) {
         regions += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{seeds, write_tree};
+    use composefs_format::write;
+
+    #[test]
+    fn the_mixed_seed_has_every_kind_of_site_inside_the_image() {
+        let (tree, options) = &seeds::trees()[0];
+        let bytes = write_tree(tree, options).unwrap();
+        let image = Image::open(&bytes).unwrap();
+        let layout = write::plan(tree, options).unwrap();
+        let found = sites(&image, Some(&layout));
+        let kinds: BTreeSet<&str> = found.iter().map(|s| s.what).collect();
+        for kind in [
+            "sb magic",
+            "root_nid",
+            "i_format",
+            "i_mtime",
+            "i_nlink",
+            "h_name_filter",
+            "shared xattr id",
+            "e_value_size",
+            "xattr name",
+            "xattr value",
+            "xattr entry padding",
+            "dirent nid",
+            "dirent nameoff",
+            "dirent name",
+            "inline data",
+            "data blocks",
+            "chunk map",
+            "inode padding",
+        ] {
+            assert!(kinds.contains(kind), "no {kind} site");
+        }
+        for s in &found {
+            assert!(s.start + s.len <= bytes.len(), "{s:?}");
+            assert_eq!(s.len % s.width, 0, "{s:?}");
+        }
+        // The writer derives these; it never derives a name.
+        let structural = |what: &str| {
+            found
+                .iter()
+                .filter(|s| s.what == what)
+                .all(|s| s.structural)
+        };
+        assert!(structural("dirent nameoff") && structural("h_name_filter"));
+        assert!(found
+            .iter()
+            .any(|s| s.what == "dirent name" && !s.structural));
+    }
+}

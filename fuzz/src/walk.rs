@@ -450,3 +450,39 @@ fn absent_probes(entries: &[Dirent<'_>]) -> Vec<Vec<u8>> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{seeds, write_tree};
+
+    #[test]
+    fn seed_images_pass_the_sound_image_walk() {
+        for (tree, options) in seeds::trees() {
+            let bytes = write_tree(&tree, &options).unwrap();
+            let walked = walk_bytes(&bytes, true);
+            // Every node plus the 256 root stubs.
+            assert_eq!(walked.inodes, tree.len() + 256);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "sound image")]
+    fn a_broken_image_claimed_sound_fails_the_walk() {
+        let (tree, options) = &seeds::trees()[0];
+        let mut bytes = write_tree(tree, options).unwrap();
+        // Break the first dirent's nameoff of the root directory.
+        let image = Image::open(&bytes).unwrap();
+        let root = image.root().unwrap();
+        let at = root
+            .dir()
+            .unwrap()
+            .entries()
+            .next()
+            .unwrap()
+            .unwrap()
+            .offset() as usize;
+        bytes[at + 8] = 1;
+        walk_bytes(&bytes, true);
+    }
+}
