@@ -1,5 +1,5 @@
 //! Canonical-image verification: is an image sound, and is it exactly the image its own
-//! content produces (SPEC.md 3.7)?
+//! content produces (SPEC.md 5.3)?
 //!
 //! A runtime that receives an untrusted image can ask this before the kernel sees it:
 //! [`verify`] runs the structural [`check`](crate::check), reads the image back into a

@@ -2,5 +2,7 @@
 //! logic of their own: they parse arguments and call `composefs-format` and
 //! `composefs-std`.
 
+pub mod fuse;
 pub mod info;
 pub mod mkcomposefs;
+pub mod mount;

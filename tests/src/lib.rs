@@ -8,6 +8,7 @@
 
 pub mod arb;
 pub mod hostile;
+pub mod kernel;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
