@@ -3,12 +3,13 @@
 //! padding, with the writer's layout.
 //!
 //! A site is *structural* when the writer derives its bytes from the rest of the image
-//! (magic numbers, feature bits, counts, offsets, nids, name offsets, dirent types, inode
-//! formats, xattr counts and filters, link counts of directories, padding, chunk maps):
+//! (magic numbers, feature bits, counts, offsets, nids, dirent types, inode formats, xattr
+//! counts and filters, link counts of directories, padding, chunk maps):
 //! changing one can never give another canonical image, so `canonical::verify` must reject
 //! it. Other sites hold the tree's own data (modes, owners, times, sizes of files, names,
 //! xattr names and values, content): a changed one may describe another tree, which may be
-//! canonical in its own right.
+//! canonical in its own right. Name offsets (`nameoff`) and the byte after the last name
+//! of a dirent block count as data: they are boundaries of names.
 
 use std::collections::BTreeSet;
 
@@ -211,7 +212,9 @@ pub fn sites(image: &Image<'_>, layout: Option<&Layout<'_>>) -> Vec<Site> {
                         let Ok(e) = e else { break };
                         let d = e.offset();
                         own.push(field(d, 8, true, "dirent nid"));
-                        own.push(field(d + 8, 2, true, "dirent nameoff"));
+                        // A `nameoff` is where one name ends and the next begins: moving it
+                        // renames two entries, which can give another canonical image.
+                        own.push(field(d + 8, 2, false, "dirent nameoff"));
                         own.push(field(d + 10, 1, true, "dirent file_type"));
                         own.push(field(d + 11, 1, true, "dirent reserved"));
                         let name_at = (e.name().as_ptr() as usize - base) as u64;
@@ -219,20 +222,16 @@ pub fn sites(image: &Image<'_>, layout: Option<&Layout<'_>>) -> Vec<Site> {
                         own.push(range(name_at, e.name().len() as u64, dots, "dirent name"));
                         let end = name_at + e.name().len() as u64;
                         let block = e.position() / EROFS_BLKSIZ;
-                        if let Some((b, prev_end)) = last_end {
-                            if b != block && prev_end % EROFS_BLKSIZ != 0 {
-                                own.push(range(
-                                    prev_end,
-                                    EROFS_BLKSIZ - prev_end % EROFS_BLKSIZ,
-                                    true,
-                                    "dir block padding",
-                                ));
-                            }
+                        if let Some((b, prev_end)) = last_end.filter(|&(b, _)| b != block) {
+                            block_padding(&mut own, &inode, b, prev_end);
                         }
                         last_end = Some((block, end));
                         if !dots {
                             stack.push(e.nid());
                         }
+                    }
+                    if let Some((b, end)) = last_end {
+                        block_padding(&mut own, &inode, b, end);
                     }
                 }
             }
@@ -249,6 +248,24 @@ pub fn sites(image: &Image<'_>, layout: Option<&Layout<'_>>) -> Vec<Site> {
     let len = image.bytes().len();
     out.retain(|s| s.len > 0 && s.start.checked_add(s.len).is_some_and(|end| end <= len));
     out
+}
+
+/// The bytes after the last name (ending at `end`) of directory block `block`, if that
+/// block is a full data block (an inline tail has no padding). The last name ends at the
+/// first NUL, so the byte right after it would lengthen it (data); the rest is padding.
+fn block_padding(
+    out: &mut Vec<Site>,
+    inode: &composefs_format::inode::Inode<'_>,
+    block: u64,
+    end: u64,
+) {
+    let full_blocks = inode.data_blocks().map_or(0, |(_, n)| n);
+    let rest = EROFS_BLKSIZ - end % EROFS_BLKSIZ;
+    if block >= full_blocks || end % EROFS_BLKSIZ == 0 {
+        return;
+    }
+    out.push(range(end, 1, false, "dirent name end"));
+    out.push(range(end + 1, rest - 1, true, "dir block padding"));
 }
 
 /// The padding regions of the writer's layout (all structural).
@@ -309,6 +326,7 @@ mod tests {
             "data blocks",
             "chunk map",
             "inode padding",
+            "dir block padding",
         ] {
             assert!(kinds.contains(kind), "no {kind} site");
         }
@@ -323,7 +341,7 @@ mod tests {
                 .filter(|s| s.what == what)
                 .all(|s| s.structural)
         };
-        assert!(structural("dirent nameoff") && structural("h_name_filter"));
+        assert!(structural("dirent nid") && structural("h_name_filter"));
         assert!(found
             .iter()
             .any(|s| s.what == "dirent name" && !s.structural));
