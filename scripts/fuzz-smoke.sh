@@ -20,9 +20,9 @@ fi
 step "cargo fuzz build (no sanitizer)"
 cargo fuzz build -s none
 
-step "seed corpora (fuzz/gen-corpus)"
-# A debug build: it only writes a few hundred small files.
-cargo run --manifest-path fuzz/Cargo.toml -p composefs-fuzz-corpus -q
+step "seed corpora (example gen_fuzz_corpus of the conformance package)"
+# Reuses the workspace's test build; it only writes a few hundred small files.
+cargo run -q -p composefs-conformance --example gen_fuzz_corpus
 
 step "replaying committed crash inputs (tests/data/fuzz/artifacts)"
 replay_dir=$(mktemp -d)

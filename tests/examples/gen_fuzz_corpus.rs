@@ -1,5 +1,7 @@
 //! Writes the seed corpora of the fuzz targets into `fuzz/corpus/<target>/` (or the
-//! directory given as the only argument), from committed inputs only:
+//! directory given as the only argument), from committed inputs only
+//! (`cargo run -p composefs-conformance --example gen_fuzz_corpus`). It lives in the
+//! conformance package because it needs its helpers, and so reuses the workspace build:
 //!
 //! - dumps: the upstream conformance dumps (`tests/data/upstream`, the large ones cut to
 //!   their first lines), the expected dumps, and `gen-dump.py` outputs for a few seeds;
@@ -202,7 +204,7 @@ fn bytes(out: &mut Out) {
 
 fn main() {
     let root = std::env::args_os().nth(1).map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus"),
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus"),
         PathBuf::from,
     );
     let mut out = Out { root, written: 0 };
