@@ -496,8 +496,11 @@ impl<'a> Walker<'a> {
                         .push(at(ErrorKind::XattrNonCanonicalName { index }), loc);
                 }
             }
-            if x.index() == EROFS_XATTR_INDEX_POSIX_ACL_ACCESS
-                || x.index() == EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT
+            // Only the exact names count, as for the writers: an index 2 or 3 entry with a
+            // suffix (`system.posix_acl_accessX`) is not an ACL.
+            if (x.index() == EROFS_XATTR_INDEX_POSIX_ACL_ACCESS
+                || x.index() == EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT)
+                && x.suffix().is_empty()
             {
                 self.acl_found = true;
             }

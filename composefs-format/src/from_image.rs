@@ -9,6 +9,10 @@
 //! describes; where it has a choice it follows what the reference `composefs-info` reads,
 //! so that the dump printed from the tree matches the reference's.
 //!
+//! For a device, FIFO or socket stored in extended form for no other reason, the size is
+//! read as 2^32: the image does not store it (such inodes hold `i_size` 0, so
+//! `composefs-info` shows 0), but only a size above `u32::MAX` explains the form.
+//!
 //! The traversal is breadth-first with an explicit queue and a visited set, so hostile
 //! images cost bounded time and memory; any structural error is returned, not skipped.
 
@@ -426,6 +430,23 @@ fn is_converted_whiteout(inode: &Inode<'_>, parent: &Inode<'_>, version: u32) ->
     Ok(ok)
 }
 
+/// The size to give a device, FIFO or socket node. Their stored `i_size` is 0, but their
+/// size still decides the inode form (SPEC.md 4.7): one stored extended although its mtime,
+/// nlink, uid and gid all allow the compact form had a size above `u32::MAX`, and 2^32, the
+/// smallest such size, gives the same image. Otherwise 0.
+fn special_size(inode: &Inode<'_>) -> u64 {
+    let max = u32::from(u16::MAX);
+    let compact_otherwise = inode.mtime() == inode.image().build_time()
+        && inode.nlink() <= max
+        && inode.uid() <= max
+        && inode.gid() <= max;
+    if inode.is_extended() && compact_otherwise {
+        1 << 32
+    } else {
+        0
+    }
+}
+
 /// Builds the tree node for `inode`.
 fn read_node(inode: &Inode<'_>, whiteout: bool, holds_whiteouts: bool) -> Result<Node> {
     let mtime = inode.mtime();
@@ -442,7 +463,11 @@ fn read_node(inode: &Inode<'_>, whiteout: bool, holds_whiteouts: bool) -> Result
         ..Node::default()
     };
     match inode.file_type() {
-        FileType::CharDevice | FileType::BlockDevice => node.rdev = inode.rdev(),
+        FileType::CharDevice | FileType::BlockDevice => {
+            node.rdev = inode.rdev();
+            node.size = node.size.max(special_size(inode));
+        }
+        FileType::Fifo | FileType::Socket => node.size = node.size.max(special_size(inode)),
         FileType::Symlink => node.payload = Some(inode.symlink_target()?.to_vec()),
         FileType::Regular if whiteout => {
             node.mode = S_IFCHR | (node.mode & 0o7777);
