@@ -9,7 +9,7 @@ Usage: python3 bench/compare.py [--rounds N] [--slow-rounds N]
                                 [--out DIR] [--no-build] [--ours-tools DIR]
 
 One command, from a fresh machine:
-  1. builds our release binaries (mkcomposefs, composefs-info, the `walk` and
+  1. builds our release binaries (mkcomposefs, composefs-info, the `walk`, `parse` and
      `verity-digest` examples);
   2. installs the reference tools with ../shared/tools/reference-composefs (or takes
      them from --reference-bin);
@@ -51,6 +51,7 @@ OURS = {
     "mkcomposefs": os.path.join(RELEASE, "mkcomposefs"),
     "composefs-info": os.path.join(RELEASE, "composefs-info"),
     "walk": os.path.join(RELEASE, "examples", "walk"),
+    "parse": os.path.join(RELEASE, "examples", "parse"),
     "verity-digest": os.path.join(RELEASE, "examples", "verity-digest"),
 }
 RS_DIR = os.path.join(ROOT, "bench", "composefs-rs-compare")
@@ -183,7 +184,8 @@ def build_rusage():
 
 def build():
     sh(["cargo", "build", "--quiet", "--release", "-p", "composefs-tools", "--bins"], cwd=ROOT)
-    sh(["cargo", "build", "--quiet", "--release", "-p", "composefs-format", "--example", "walk"],
+    sh(["cargo", "build", "--quiet", "--release", "-p", "composefs-format", "--example", "walk",
+        "--example", "parse"],
        cwd=ROOT)
     sh(["cargo", "build", "--quiet", "--release", "-p", "composefs-std", "--example",
         "verity-digest"], cwd=ROOT)
@@ -320,6 +322,15 @@ def walk_ms(result):
     return float(m.group(1)) if m else float("nan")
 
 
+def parse_ms(result):
+    m = re.search(r"parse_ms ([0-9.]+)", result["stderr"])
+    return float(m.group(1)) if m else float("nan")
+
+
+def wall_ms(result):
+    return result["wall"] * 1e3
+
+
 def rm_store(path):
     def before():
         shutil.rmtree(path, ignore_errors=True)
@@ -327,27 +338,10 @@ def rm_store(path):
     return before
 
 
-def supports(argv):
-    """Whether one of our commands exists (directory mode, dump, --canonical are being
-    finished on other branches: a missing one leaves its row wired but pending)."""
-    r = subprocess.run(argv, capture_output=True)
-    return r.returncode == 0
-
-
 def make_rows(inp, ref, tasks, threads):
     R = lambda tool: os.path.join(ref, tool)  # noqa: E731
     w = inp.work
     rows = []
-    have_dump = supports([OURS["composefs-info"], "dump", inp.image])
-    have_canonical = supports([OURS["composefs-info"], "fsck", "--canonical", inp.image])
-    tmpdir = tempfile.mkdtemp(prefix="cfs-probe-")
-    os.makedirs(os.path.join(tmpdir, "src", "d"))
-    with open(os.path.join(tmpdir, "src", "d", "f"), "wb") as f:
-        f.write(b"x" * 100)
-    have_scan = supports([OURS["mkcomposefs"], f"--digest-store={tmpdir}/store",
-                          os.path.join(tmpdir, "src"), os.path.join(tmpdir, "out.cfs")])
-    shutil.rmtree(tmpdir)
-    pending = "pending: not on main yet"
 
     if 1 in tasks:
         rows.append(Row("1a", 1, "dump → image", "cs9-developer dump as shipped (ostree `.file` payloads)", {
@@ -360,13 +354,21 @@ def make_rows(inp, ref, tasks, threads):
             "reference": Variant([R("mkcomposefs"), "--from-file", inp.norm, f"{w}/ref-norm.cfs"]),
             "composefs-rs": Variant([RS, "mkfs", inp.norm, f"{w}/rs-norm.cfs"]),
         }))
+        rows.append(Row("1c", 1, "dump parse into a tree (ours in-process; reference: its whole "
+                        "`mkcomposefs --from-file`)", "cs9-developer dump as shipped", {
+            "ours": Variant([OURS["parse"], "--repeat", "21", inp.dump], metric=parse_ms,
+                            note="`parse` example, strict mode, median of 21 parses"),
+            "reference": Variant([R("mkcomposefs"), "--from-file", inp.dump, f"{w}/ref-1c.cfs"],
+                                 metric=wall_ms,
+                                 note="the whole process: it has no parser to time alone"),
+            "composefs-rs": Variant(cannot="rejects the `.file` payloads; its parse is inside 1b"),
+        }, unit="ms"))
     if 2 in tasks:
         for key, image, what in (("2a", inp.image, "cs9-developer image"),
                                  ("2b", inp.norm_image, "cs9-developer image, payload-normalized")):
             tag = key
             rows.append(Row(key, 2, "image → dump", what, {
-                "ours": Variant([OURS["composefs-info"], "dump", image], stdout=f"{w}/ours-{tag}.dump")
-                if have_dump else Variant(cannot=f"`composefs-info dump` {pending}"),
+                "ours": Variant([OURS["composefs-info"], "dump", image], stdout=f"{w}/ours-{tag}.dump"),
                 "reference": Variant([R("composefs-info"), "dump", image], stdout=f"{w}/ref-{tag}.dump"),
                 "composefs-rs": Variant([RS, "dump", image], stdout=f"{w}/rs-{tag}.dump", note=(
                     "output wrong: every `.file` redirect dropped (PAYLOAD `-`)" if key == "2a" else
@@ -391,8 +393,7 @@ def make_rows(inp, ref, tasks, threads):
             "composefs-rs": Variant([RS, "fsck", img], note="`fsck_metadata` + `collect_objects`"),
         }))
         rows.append(Row("3d", 3, "fsck --canonical", what, {
-            "ours": Variant([OURS["composefs-info"], "fsck", "--canonical", img])
-            if have_canonical else Variant(cannot=f"`fsck --canonical` {pending}"),
+            "ours": Variant([OURS["composefs-info"], "fsck", "--canonical", img]),
             "reference": Variant(cannot="none"),
             "composefs-rs": Variant(cannot="none"),
         }))
@@ -419,8 +420,7 @@ def make_rows(inp, ref, tasks, threads):
         rows.append(Row("5", 5, f"directory → image + digest store, {threads} threads", what, {
             "ours": Variant([OURS["mkcomposefs"], f"--digest-store={store('ours')}", f"--threads={threads}",
                              inp.tree, f"{w}/ours-tree.cfs"], before=rm_store(store("ours")),
-                            note="objects made durable with one `syncfs` per batch")
-            if have_scan else Variant(cannot=f"`mkcomposefs SRCDIR` {pending}"),
+                            note="objects made durable with one `syncfs` per batch"),
             "reference": Variant([R("mkcomposefs"), f"--digest-store={store('ref')}", f"--threads={threads}",
                                   inp.tree, f"{w}/ref-tree.cfs"], before=rm_store(store("ref")),
                                  note="one `fsync` per object"),
@@ -487,6 +487,9 @@ def check(rows, inp):
             same = len(set(shas.values())) == 1
             c.append(("all three images byte-identical" if same else f"images differ: {shas}")
                      + f" (sha256 {shas['reference'][:12]}…)")
+        if row.key == "1c":
+            r = subprocess.run([OURS["parse"], inp.dump], capture_output=True, text=True, check=True)
+            c.append(f"ours: {r.stdout.strip()} in the parsed tree")
         if row.task == 2:
             ref_out = open(row.variants["reference"].stdout, "rb").read()
             for t in ("ours", "composefs-rs"):

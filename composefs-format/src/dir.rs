@@ -188,11 +188,12 @@ impl<'a> DirBlock<'a> {
         if name.iter().any(|&b| b == b'/' || b == 0) {
             return Err(fail(ErrorKind::DirentNameByte { index: i }));
         }
-        let file_type =
-            FileType::from_dirent_type(de.file_type).ok_or(fail(ErrorKind::DirentFileType {
+        let file_type = FileType::from_dirent_type(de.file_type).ok_or_else(|| {
+            fail(ErrorKind::DirentFileType {
                 index: i,
                 file_type: de.file_type,
-            }))?;
+            })
+        })?;
         Ok(Dirent {
             name,
             nid: de.nid.get(),

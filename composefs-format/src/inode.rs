@@ -87,8 +87,8 @@ impl<'a> Inode<'a> {
         let extended = i_format & EROFS_I_VERSION_MASK != 0;
         let xattr_icount = compact.i_xattr_icount.get();
         let mode = compact.i_mode.get();
-        let file_type =
-            FileType::from_mode(u32::from(mode)).ok_or(located(ErrorKind::InodeMode { mode }))?;
+        let file_type = FileType::from_mode(u32::from(mode))
+            .ok_or_else(|| located(ErrorKind::InodeMode { mode }))?;
         let mut inode = if extended {
             let ext: &ExtendedInode = bytes::view(data, offset).map_err(located)?;
             let size = ext.i_size.get();
