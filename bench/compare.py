@@ -45,6 +45,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idle import busy_fraction, wait_idle  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, "target", "release")
 OURS = {
@@ -81,29 +84,6 @@ def sh(argv, **kw):
 
 
 # ---------------------------------------------------------------- machine and idleness
-
-def busy_fraction(interval=0.5):
-    """Fraction of all CPU time spent non-idle over `interval` seconds."""
-    def sample():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-    t0, i0 = sample()
-    time.sleep(interval)
-    t1, i1 = sample()
-    return 1 - (i1 - i0) / max(1, t1 - t0)
-
-
-def wait_idle(limit_s, threshold):
-    """Waits until the machine is idle (busy under `threshold`), at most `limit_s`
-    seconds; returns the busy fraction seen last and how long it waited."""
-    start = time.monotonic()
-    busy = busy_fraction()
-    while busy > threshold and time.monotonic() - start < limit_s:
-        time.sleep(1)
-        busy = busy_fraction()
-    return busy, time.monotonic() - start
-
 
 def machine():
     def first(path, key):

@@ -21,25 +21,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idle import busy_fraction, wait_idle  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FUSE = os.path.join(ROOT, "target", "release", "composefs-fuse")
-
-
-def busy_fraction(interval=0.5):
-    def sample():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-    t0, i0 = sample()
-    time.sleep(interval)
-    t1, i1 = sample()
-    return 1 - (i1 - i0) / max(1, t1 - t0)
-
-
-def wait_idle(limit_s=600):
-    start = time.monotonic()
-    while busy_fraction() > 0.10 and time.monotonic() - start < limit_s:
-        time.sleep(1)
 
 
 def is_mounted(path):

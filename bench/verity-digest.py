@@ -17,26 +17,11 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idle import busy_fraction, wait_idle  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "target", "release", "examples", "verity-digest")
-
-
-def busy_fraction(interval=0.5):
-    """Fraction of all CPU time spent non-idle over `interval` seconds."""
-    def sample():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-    t0, i0 = sample()
-    time.sleep(interval)
-    t1, i1 = sample()
-    return 1 - (i1 - i0) / max(1, t1 - t0)
-
-
-def wait_idle(limit_s=600):
-    start = time.monotonic()
-    while busy_fraction() > 0.10 and time.monotonic() - start < limit_s:
-        time.sleep(1)
 
 
 def main():
