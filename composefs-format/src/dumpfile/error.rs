@@ -109,6 +109,13 @@ pub enum ParseErrorKind {
     /// Strict mode: the last line does not end with a newline.
     #[error("missing newline at the end of the last line")]
     MissingNewline,
+    /// The line is malformed and ends in a raw carriage return: a dump written with CRLF
+    /// line endings, whose last field then carries the `\r`.
+    #[error("the line ends in a carriage return (CRLF line endings?); dump lines end in a bare newline, and the {field} field is not valid with it")]
+    CarriageReturn {
+        /// The field that was rejected.
+        field: Field,
+    },
     /// The input holds no line at all.
     #[error("no entries in the dump")]
     NoEntries,

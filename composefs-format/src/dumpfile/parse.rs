@@ -227,6 +227,11 @@ impl Parser {
         self.line = self.line.saturating_add(1);
         match self.entry(text, terminated) {
             Ok(()) => Ok(()),
+            // A CRLF file fails on its first line, in whatever field then ends in `\r`:
+            // name the line ending rather than only that field.
+            Err((field, _)) if text.last() == Some(&b'\r') => {
+                self.fail(Field::Line, ParseErrorKind::CarriageReturn { field })
+            }
             Err((field, kind)) => self.fail(field, kind),
         }
     }

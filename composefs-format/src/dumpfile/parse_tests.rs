@@ -798,3 +798,28 @@ fn directories_keep_their_size_and_mode_bits() {
     assert_eq!((d.mode, d.size, d.nlink), (S_IFDIR | 0o1777, 12345, 7));
     assert_eq!(d.xattr(b"user.a"), Some(&b"b"[..]));
 }
+
+/// A CRLF file is refused on its first line with a message about the line ending, in both
+/// modes, naming the field the `\r` broke; a line that parses with a trailing `\r` (in an
+/// xattr value, say) is still accepted, as before.
+#[test]
+fn crlf_line_endings_are_named() {
+    let crlf = "/ 4096 40755 2 0 0 0 0.0 - - -\r\n/a 0 100644 1 0 0 0 0.0 - - -\r\n";
+    for strict in [true, false] {
+        let err = parse(crlf, strict).map(|_| ()).unwrap_err();
+        assert_eq!(
+            err,
+            ParseError::new(
+                1,
+                Field::Line,
+                K::CarriageReturn {
+                    field: Field::Digest
+                }
+            ),
+            "strict {strict}"
+        );
+        assert!(err.to_string().contains("CRLF"), "{err}");
+    }
+    let p = with_root("/x 0 100644 1 0 0 0 0.0 - - - user.a=b\r\n").unwrap();
+    assert_eq!(node(&p, "/x").xattrs.len(), 1);
+}
