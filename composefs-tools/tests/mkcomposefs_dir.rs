@@ -386,6 +386,7 @@ fn print_digest_only_and_stdout_match_the_reference() {
 
 /// A 4 GiB + 1 byte sparse file: the same image as the reference (which reads and hashes
 /// every zero), and with a store an object that stays sparse and has the right digest.
+/// That the holes are not read is shown in-process by composefs-std's scan tests.
 #[test]
 fn a_sparse_4_gib_file_matches_the_reference() {
     let Some(reference) = reference() else {
@@ -408,7 +409,6 @@ fn a_sparse_4_gib_file_matches_the_reference() {
         &["--print-digest"],
         false,
     );
-    let start = std::time::Instant::now();
     let ours = produce(
         ours(),
         &src,
@@ -416,10 +416,8 @@ fn a_sparse_4_gib_file_matches_the_reference() {
         &["--print-digest"],
         true,
     );
-    let took = start.elapsed();
     assert_eq!(ours.image, theirs.image);
     assert_eq!(ours.stdout, theirs.stdout);
-    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
     assert_eq!(
         ours.store.len(),
         2,
