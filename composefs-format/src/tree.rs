@@ -355,15 +355,7 @@ impl Tree {
         child: NodeId,
         hardlink: bool,
     ) -> Result<(), TreeError> {
-        self.node(child)?;
-        check_name(&name).map_err(|reason| TreeError::InvalidName {
-            parent: parent.0,
-            reason,
-        })?;
-        let dir = self.node_mut(parent)?;
-        if !dir.is_dir() {
-            return Err(TreeError::NotADirectory(parent.0));
-        }
+        let dir = self.dir_for_new_entry(parent, &name, child)?;
         let at = match dir.children.last() {
             Some(last) if last.name.as_slice() < name.as_slice() => dir.children.len(),
             None => 0,
@@ -383,6 +375,26 @@ impl Tree {
         Ok(())
     }
 
+    /// The directory `parent`, once `child` exists and `name` is a valid entry name: the
+    /// checks shared by [`Tree::insert_child`] and [`Tree::push_child`].
+    fn dir_for_new_entry(
+        &mut self,
+        parent: NodeId,
+        name: &[u8],
+        child: NodeId,
+    ) -> Result<&mut Node, TreeError> {
+        self.node(child)?;
+        check_name(name).map_err(|reason| TreeError::InvalidName {
+            parent: parent.0,
+            reason,
+        })?;
+        let dir = self.node_mut(parent)?;
+        if !dir.is_dir() {
+            return Err(TreeError::NotADirectory(parent.0));
+        }
+        Ok(dir)
+    }
+
     /// Appends an entry without keeping order or checking for duplicates. Lookups in
     /// `parent` are wrong until [`Tree::sort_children`] has run.
     ///
@@ -395,15 +407,7 @@ impl Tree {
         child: NodeId,
         hardlink: bool,
     ) -> Result<(), TreeError> {
-        self.node(child)?;
-        check_name(&name).map_err(|reason| TreeError::InvalidName {
-            parent: parent.0,
-            reason,
-        })?;
-        let dir = self.node_mut(parent)?;
-        if !dir.is_dir() {
-            return Err(TreeError::NotADirectory(parent.0));
-        }
+        let dir = self.dir_for_new_entry(parent, &name, child)?;
         dir.children.push(Entry {
             name,
             node: child,
