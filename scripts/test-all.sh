@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting, lints, the bare-metal no_std build, and the
+# Runs every test of the project: formatting, lints, docs, the bare-metal no_std build, and the
 # whole workspace test suite (unit, conformance, differential, proptest, kernel-mount).
 # Differential and mount tests skip with a visible "SKIPPED:" message when the reference
 # tools, root or the kernel features are missing; .ci/run installs what they need.
@@ -13,6 +13,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy (workspace, all targets)"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo doc (every public item documented, no broken links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 
 step "composefs-format builds for a bare-metal target without alloc or std"
 if rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then

@@ -2,7 +2,7 @@
 //! content produces (SPEC.md 5.3)?
 //!
 //! A runtime that receives an untrusted image can ask this before the kernel sees it:
-//! [`verify`] runs the structural [`check`](crate::check), reads the image back into a
+//! [`verify`] runs the structural [`check`], reads the image back into a
 //! tree, rebuilds the image from that tree with the writer at the format version stored in
 //! the header, and requires the rebuilt bytes to equal the original byte for byte. The
 //! rebuild is compared while it is emitted, so no second copy of the image is held.

@@ -14,7 +14,7 @@
 //! - [`verity`]: the fs-verity digest (SHA-256, 4 KiB blocks), streaming, no allocation.
 //! - With feature `alloc`: the [`tree`] model, the [`dumpfile`] parser and printer, the
 //!   structural [`check`] walker, [`from_image`] (image to tree), the byte-exact
-//!   [`write`]r, and the [`canonical`] check (rebuild and compare).
+//!   [writer](mod@write), and the [`canonical`] check (rebuild and compare).
 //!
 //! # Features
 //! - `alloc`: everything that needs a heap (above).

@@ -1,5 +1,8 @@
 //! `composefs-fuse`: mount a composefs image with FUSE, read-only, in the foreground.
 
+// The help text below is plain text for clap, not Markdown: `[:DIR2]` is not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
