@@ -9,26 +9,17 @@
 //! without process start-up, file reading or freeing the tree.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use composefs_format::dumpfile::{parse_bytes, ParseOptions};
 
+#[path = "shared/timing.rs"]
+mod timing;
+
 fn main() -> ExitCode {
-    let mut repeat = 1usize;
-    let mut path = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--repeat" => match args.next().and_then(|n| n.parse().ok()) {
-                Some(n) if n > 0 => repeat = n,
-                _ => return usage("--repeat needs a positive number"),
-            },
-            _ if path.is_none() => path = Some(arg),
-            _ => return usage("one DUMP only"),
-        }
-    }
-    let Some(path) = path else {
-        return usage("no DUMP");
+    let (repeat, path) = match timing::repeat_and_file("parse", "DUMP") {
+        Ok(args) => args,
+        Err(code) => return code,
     };
     let text = match std::fs::read(&path) {
         Ok(t) => t,
@@ -56,16 +47,6 @@ fn main() -> ExitCode {
         }
     }
     println!("entries {entries}");
-    times.sort();
-    let median = times
-        .get(times.len() / 2)
-        .copied()
-        .unwrap_or(Duration::ZERO);
-    eprintln!("parse_ms {:.3}", median.as_secs_f64() * 1e3);
+    eprintln!("parse_ms {:.3}", timing::median_ms(times));
     ExitCode::SUCCESS
-}
-
-fn usage(why: &str) -> ExitCode {
-    eprintln!("parse: {why}\nusage: parse [--repeat N] DUMP");
-    ExitCode::from(2)
 }

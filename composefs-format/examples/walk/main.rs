@@ -11,29 +11,19 @@
 //! process start-up and file reading.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use composefs_format::image::Image;
 
+#[path = "../shared/timing.rs"]
+mod timing;
 mod totals;
 use totals::walk;
 
 fn main() -> ExitCode {
-    let mut repeat = 1usize;
-    let mut path = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--repeat" => match args.next().and_then(|n| n.parse().ok()) {
-                Some(n) if n > 0 => repeat = n,
-                _ => return usage("--repeat needs a positive number"),
-            },
-            _ if path.is_none() => path = Some(arg),
-            _ => return usage("one IMAGE only"),
-        }
-    }
-    let Some(path) = path else {
-        return usage("no IMAGE");
+    let (repeat, path) = match timing::repeat_and_file("walk", "IMAGE") {
+        Ok(args) => args,
+        Err(code) => return code,
     };
     let data = match std::fs::read(&path) {
         Ok(d) => d,
@@ -67,16 +57,6 @@ fn main() -> ExitCode {
         "inodes {} dirents {} xattrs {} xattr_bytes {} symlink_bytes {} sizes {} meta {}",
         t.inodes, t.dirents, t.xattrs, t.xattr_bytes, t.symlink_bytes, t.sizes, t.meta
     );
-    times.sort();
-    let median = times
-        .get(times.len() / 2)
-        .copied()
-        .unwrap_or(Duration::ZERO);
-    eprintln!("walk_ms {:.3}", median.as_secs_f64() * 1e3);
+    eprintln!("walk_ms {:.3}", timing::median_ms(times));
     ExitCode::SUCCESS
-}
-
-fn usage(why: &str) -> ExitCode {
-    eprintln!("walk: {why}\nusage: walk [--repeat N] IMAGE");
-    ExitCode::from(2)
 }
