@@ -8,7 +8,7 @@ mod info_support;
 use std::path::Path;
 use std::process::Output;
 
-use composefs_conformance::read_data;
+use composefs_conformance::{dir_names, read_data};
 use info_support::{
     code, dump_tool, image_of_asset, image_of_dump, imageable_assets, info, run, stem, write_file,
     OUT_OF_LINE_CHUNK_MAP,
@@ -32,16 +32,6 @@ fn rewritten(dir: &Path, name: &str, bytes: &[u8]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::read(dest).unwrap()
-}
-
-/// The files in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]
@@ -170,7 +160,7 @@ fn an_unsound_source_is_refused_and_dest_is_left_alone() {
         )
     );
     assert_eq!(std::fs::read(&dest).unwrap(), b"previous content");
-    assert_eq!(listing(dir.path()), ["bad.img", "dest.img"]);
+    assert_eq!(dir_names(dir.path()), ["bad.img", "dest.img"]);
 }
 
 #[test]
@@ -187,7 +177,7 @@ fn usage_and_io_errors_exit_2_and_help_exits_0() {
     let out = rewrite(&src, &dir.path().join("no/such/dir/x.img"));
     assert_eq!(code(&out), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/dir/x.img"));
-    assert_eq!(listing(dir.path()), ["ok.img"]);
+    assert_eq!(dir_names(dir.path()), ["ok.img"]);
     let mut cmd = dump_tool();
     cmd.arg(&src);
     assert_eq!(code(&run(cmd)), 2);

@@ -3,10 +3,10 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use composefs_conformance::{data_dir, reference_tool, sha256_hex};
+use composefs_conformance::{data_dir, dir_names, reference_tool, sha256_hex};
 
 fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkcomposefs"));
@@ -33,16 +33,6 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Names of the files in `dir`.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 const WHITEOUT_DUMP: &str = "/ 0 40755 2 0 0 0 0.0 - - -\n/w 0 20000 1 0 0 0 0.0 - - -\n";
 
 #[test]
@@ -60,7 +50,7 @@ fn writes_the_reference_image_of_a_dump_file() {
         expected_sha256("special.dump")
     );
     assert_eq!(
-        listing(dir.path()),
+        dir_names(dir.path()),
         ["special.img"],
         "no temporary file left"
     );
@@ -156,7 +146,7 @@ fn print_digest_prints_the_fs_verity_digest_of_the_image() {
         .arg(asset("special_v1.dump")));
     assert!(only.status.success(), "{}", stderr(&only));
     assert_eq!(String::from_utf8(only.stdout).unwrap(), printed);
-    assert_eq!(listing(dir.path()), ["i.img"]);
+    assert_eq!(dir_names(dir.path()), ["i.img"]);
 }
 
 #[test]
@@ -209,7 +199,7 @@ fn parse_errors_name_file_line_and_field_and_leave_no_image() {
         b"previous image",
         "the old image is untouched"
     );
-    assert_eq!(listing(dir.path()), ["bad.dump", "i.img"]);
+    assert_eq!(dir_names(dir.path()), ["bad.dump", "i.img"]);
 }
 
 #[test]
@@ -232,7 +222,7 @@ fn every_should_fail_asset_fails_with_a_located_message() {
             "{name}: {}",
             stderr(&out)
         );
-        assert!(listing(dir.path()).is_empty(), "{name}: nothing written");
+        assert!(dir_names(dir.path()).is_empty(), "{name}: nothing written");
     }
 }
 
@@ -257,7 +247,7 @@ fn writer_errors_name_the_line_of_the_node() {
         "{message}"
     );
     assert!(message.contains("chunk map"), "{message}");
-    assert_eq!(listing(dir.path()), ["big.dump"]);
+    assert_eq!(dir_names(dir.path()), ["big.dump"]);
 
     // The upstream assets that need such a map are refused the same way.
     let out = run(bin()
@@ -325,7 +315,7 @@ fn usage_errors_exit_1() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
     }
-    assert!(listing(dir.path()).is_empty());
+    assert!(dir_names(dir.path()).is_empty());
     let help = run(bin().arg("--help"));
     assert_eq!(help.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&help.stdout).contains("--from-file"));

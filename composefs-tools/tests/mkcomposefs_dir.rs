@@ -14,7 +14,7 @@ use std::os::unix::fs::{symlink, FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use composefs_conformance::{reference_tool, sha256_hex, skip};
+use composefs_conformance::{dir_names, reference_tool, sha256_hex, skip};
 use rustix::fs::{AtFlags, FileType, Gid, Mode, Timespec, Timestamps, Uid, XattrFlags, CWD};
 
 fn ours() -> Command {
@@ -506,15 +506,6 @@ fn hard_link_paths(dump: &str) -> Vec<&str> {
         .collect()
 }
 
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn usage_errors_fail_like_the_reference_and_leave_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -538,7 +529,7 @@ fn usage_errors_fail_like_the_reference_and_leave_nothing() {
         let out = run(ours().args(flags).arg(source).arg(&image));
         assert_eq!(out.status.code(), Some(1), "{flags:?} {}", source.display());
         assert!(text(&out).contains(message), "{}", text(&out));
-        assert!(entries(&out_dir).is_empty(), "{:?}", entries(&out_dir));
+        assert!(dir_names(&out_dir).is_empty(), "{:?}", dir_names(&out_dir));
         if let Some(reference) = reference_tool("mkcomposefs") {
             let theirs = run(Command::new(reference).args(flags).arg(source).arg(&image));
             assert_eq!(
@@ -590,7 +581,7 @@ fn an_unreadable_file_names_its_path() {
         message.contains(&format!("{}: open: ", secret.display())),
         "{message}"
     );
-    assert_eq!(entries(&out_dir), ["store"]);
+    assert_eq!(dir_names(&out_dir), ["store"]);
     let report = composefs_std::store::Store::open(&store)
         .unwrap()
         .verify()

@@ -115,6 +115,25 @@ pub fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// The names in directory `dir`, sorted (lossy UTF-8).
+///
+/// # Panics
+/// When `dir` cannot be read.
+#[must_use]
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            e.unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// Prints a visible skip message; use as `return skip("...")` at the top of a test.
 pub fn skip(reason: &str) {
     eprintln!("SKIPPED: {reason}");
