@@ -210,9 +210,9 @@ fn every_upstream_asset_prints_as_composefs_info_prints_it() {
 #[test]
 fn random_dumps_print_as_composefs_info_prints_them() {
     let Some((mk, info)) = tools() else { return };
-    // 120 dumps, four sizes, two thirds with whiteouts; each with the default versions
-    // and with --min-version=1: 240 images.
-    let jobs: Vec<(u64, usize, bool)> = (0..120u64)
+    // 200 dumps, four sizes, two thirds with whiteouts; each with the default versions
+    // and with --min-version=1: 400 images.
+    let jobs: Vec<(u64, usize, bool)> = (0..200u64)
         .map(|i| (7000 + i, [5, 60, 250, 900][(i % 4) as usize], i % 3 != 0))
         .collect();
     let next = AtomicUsize::new(0);
@@ -243,7 +243,7 @@ fn random_dumps_print_as_composefs_info_prints_them() {
     if *missing_python.lock().unwrap_or_else(|e| e.into_inner()) {
         return;
     }
-    assert_eq!(compared.load(Ordering::Relaxed), 240);
+    assert_eq!(compared.load(Ordering::Relaxed), 400);
 }
 
 #[test]
