@@ -52,6 +52,32 @@ pub struct Problem<'a> {
     pub location: Location<'a>,
 }
 
+/// [`Report::describe`]: a problem displayed as one line.
+#[derive(Debug, Clone, Copy)]
+pub struct Described<'r, 'a> {
+    report: &'r Report<'a>,
+    problem: &'r Problem<'a>,
+}
+
+impl core::fmt::Display for Described<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let p = self.problem;
+        if let Some(nid) = self.report.nid_of(p) {
+            write!(f, "nid {nid} ")?;
+        }
+        if p.location != Location::Image {
+            f.write_str("(")?;
+            crate::error::write_escaped(f, &self.report.path(p))?;
+            f.write_str("): ")?;
+        }
+        write!(f, "{}", p.error.kind())?;
+        if let Some(off) = p.error.offset() {
+            write!(f, " [offset {off}]")?;
+        }
+        Ok(())
+    }
+}
+
 /// Counts of what the walk visited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
@@ -125,6 +151,17 @@ impl<'a> Report<'a> {
             Location::Dir { nid } => Some(nid),
             Location::Entry { .. } => None,
         })
+    }
+
+    /// A problem as one line of text, as the tools print it:
+    /// `nid N (PATH): MESSAGE [offset O]`, each part present only when known, the path
+    /// escaped as in dumps.
+    #[must_use]
+    pub fn describe<'r>(&'r self, problem: &'r Problem<'a>) -> Described<'r, 'a> {
+        Described {
+            report: self,
+            problem,
+        }
     }
 
     /// The absolute path of a problem's location (`/` for the root, empty for

@@ -6,8 +6,7 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 
-use composefs_format::check::{check_bytes, Location, Report};
-use composefs_format::error::write_escaped;
+use composefs_format::check::{check_bytes, Report};
 use composefs_format::image::Image;
 use composefs_format::ondisk::{COMPOSEFS_FLAGS_HAS_ACL, COMPOSEFS_MAGIC};
 use rustix::fs::{fcntl_add_seals, memfd_create, MemfdFlags, SealFlags};
@@ -177,23 +176,7 @@ fn check_failed(report: &Report<'_>) -> MountError {
         .problems()
         .iter()
         .take(QUOTED_PROBLEMS)
-        .map(|p| {
-            let mut line = String::new();
-            if let Some(nid) = report.nid_of(p) {
-                line.push_str(&format!("nid {nid} "));
-            }
-            if p.location != Location::Image {
-                line.push('(');
-                // Writing to a String cannot fail.
-                let _ = write_escaped(&mut line, &report.path(p));
-                line.push_str("): ");
-            }
-            line.push_str(&p.error.kind().to_string());
-            if let Some(off) = p.error.offset() {
-                line.push_str(&format!(" [offset {off}]"));
-            }
-            line
-        })
+        .map(|p| report.describe(p).to_string())
         .collect();
     MountError::CheckFailed {
         problems,

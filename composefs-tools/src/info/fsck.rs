@@ -6,8 +6,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use composefs_format::canonical::{self, CanonicalError};
-use composefs_format::check::{check_bytes, Location, Report};
-use composefs_format::error::write_escaped;
+use composefs_format::check::{check_bytes, Report};
 
 use super::basedir::Basedir;
 use super::image::{map, read_tree};
@@ -117,23 +116,7 @@ fn check_canonical(name: &str, bytes: &[u8], out: &mut dyn Write) -> io::Result<
 
 fn print_problems(name: &str, report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
     for p in report.problems() {
-        let mut line = String::new();
-        line.push_str(name);
-        line.push_str(": ");
-        if let Some(nid) = report.nid_of(p) {
-            line.push_str(&format!("nid {nid} "));
-        }
-        if p.location != Location::Image {
-            line.push('(');
-            // Writing to a String cannot fail.
-            let _ = write_escaped(&mut line, &report.path(p));
-            line.push_str("): ");
-        }
-        line.push_str(&p.error.kind().to_string());
-        if let Some(off) = p.error.offset() {
-            line.push_str(&format!(" [offset {off}]"));
-        }
-        writeln!(out, "{line}")?;
+        writeln!(out, "{name}: {}", report.describe(p))?;
     }
     if report.dropped() > 0 {
         writeln!(out, "{name}: {} more problems not shown", report.dropped())?;
