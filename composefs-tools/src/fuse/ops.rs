@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use composefs_format::dir::Dir;
 use composefs_format::image::Image;
 use composefs_format::inode::Inode;
 use composefs_format::ondisk::FileType;
@@ -85,6 +86,19 @@ impl ComposefsFs {
         self.image
             .inode(self.table.nid(ino))
             .map_err(|e| image_errno(op, ino, &e))
+    }
+
+    /// The directory view of `ino` for `op`: `ENOTDIR` when it is not a directory, the
+    /// image's error otherwise.
+    fn dir(&self, op: &str, ino: INodeNo) -> Result<Dir<'static>, Errno> {
+        let inode = self.inode(op, ino)?;
+        inode.dir().map_err(|e| {
+            if inode.is_dir() {
+                fail(op, ino, &e)
+            } else {
+                Errno::ENOTDIR
+            }
+        })
     }
 
     /// The inode a directory entry names. Loaded by nid, never through the inode-number
@@ -298,15 +312,7 @@ impl Filesystem for ComposefsFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let dir = match self.inode("readdir", ino).and_then(|i| {
-            i.dir().map_err(|e| {
-                if i.is_dir() {
-                    fail("readdir", ino, &e)
-                } else {
-                    Errno::ENOTDIR
-                }
-            })
-        }) {
+        let dir = match self.dir("readdir", ino) {
             Ok(d) => d,
             Err(e) => return reply.error(e),
         };
@@ -347,15 +353,7 @@ impl Filesystem for ComposefsFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let dir = match self.inode("readdirplus", ino).and_then(|i| {
-            i.dir().map_err(|e| {
-                if i.is_dir() {
-                    fail("readdirplus", ino, &e)
-                } else {
-                    Errno::ENOTDIR
-                }
-            })
-        }) {
+        let dir = match self.dir("readdirplus", ino) {
             Ok(d) => d,
             Err(e) => return reply.error(e),
         };
