@@ -49,7 +49,7 @@ def main():
         "ours, 1 thread, mmap": [EXAMPLE, "--threads", "1", "--mmap", a.file],
         "ours, 2 threads, pread": [EXAMPLE, "--threads", "2", a.file],
         "ours, 2 threads, mmap": [EXAMPLE, "--threads", "2", "--mmap", a.file],
-        "plain SHA-256 (ceiling)": [EXAMPLE, "--plain-sha256", a.file],
+        "plain SHA-256 (sha2)": [EXAMPLE, "--plain-sha256", a.file],
     }
     times = {k: [] for k in variants}
     digests = {}

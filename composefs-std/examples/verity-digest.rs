@@ -4,7 +4,8 @@
 //!
 //! `--threads N` hashes each file on N threads (default 1); `--mmap` maps the file instead
 //! of reading it with `pread`; `--plain-sha256` prints the plain SHA-256 of the mapped file
-//! instead (one thread: the speed ceiling). Used by `bench/verity-digest.py`.
+//! instead (one thread, one SHA-256 stream: what single-stream hashing reaches). Used by
+//! `bench/verity-digest.py`.
 
 use std::num::NonZeroUsize;
 use std::process::ExitCode;

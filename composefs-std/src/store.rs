@@ -317,8 +317,7 @@ impl Store {
                 Err(e) => return Err(io_error("read source for", &temp_path)(e)),
             };
             let chunk = buf.get(..n).unwrap_or_default();
-            hasher
-                .update(chunk)
+            verity::update(&mut hasher, chunk)
                 .map_err(|e| io_error("hash", &temp_path)(io::Error::other(e)))?;
             (&temp.file)
                 .write_all(chunk)

@@ -146,7 +146,10 @@ impl<'c, 's> Worker<'c, 's> {
     /// The digest of the file, without a store.
     fn hash(&mut self, job: &Job) -> Result<[u8; DIGEST_SIZE], ScanError> {
         if !job.sparse && fits(job.size, &self.buf) {
-            return Ok(composefs_format::verity::digest(self.read_whole(job)?));
+            return Ok(verity::digest_bytes(
+                self.read_whole(job)?,
+                NonZeroUsize::MIN,
+            ));
         }
         if !job.sparse && job.size >= PARALLEL_MIN && self.content.threads.get() > 1 {
             let digest = verity::digest_file(&job.file, self.content.threads)
@@ -265,7 +268,7 @@ trait Sink {
 
 impl Sink for FsVerityHasher {
     fn data(&mut self, bytes: &[u8]) -> Result<(), ScanError> {
-        self.update(bytes).map_err(too_large)
+        verity::update(self, bytes).map_err(too_large)
     }
 
     fn zeros(&mut self, len: u64) -> Result<(), ScanError> {

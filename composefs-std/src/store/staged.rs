@@ -67,7 +67,8 @@ pub(crate) fn hash_zeros(hasher: &mut FsVerityHasher, len: u64) -> Result<(), Ve
         }
         let to_boundary = GROUP_SIZE_U64 - into_group;
         let n = left.min(to_boundary).min(ZEROS.len() as u64);
-        hasher.update(
+        verity::update(
+            hasher,
             ZEROS
                 .get(..usize::try_from(n).unwrap_or(0))
                 .unwrap_or_default(),
@@ -169,8 +170,7 @@ impl<'s> ObjectWriter<'s> {
     /// [`StoreError::Io`] when writing fails or the object would exceed 2^64 - 1 bytes.
     pub fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
         let path = self.temp.display_path(self.store);
-        self.hasher
-            .update(data)
+        verity::update(&mut self.hasher, data)
             .map_err(|e| io_error("hash", &path)(io::Error::other(e)))?;
         self.temp
             .file
@@ -332,7 +332,7 @@ impl<'s> Batch<'s> {
     /// # Errors
     /// [`StoreError`] when writing or a publication fails.
     pub fn add_bytes(&self, data: &[u8]) -> Result<[u8; DIGEST_SIZE], StoreError> {
-        let digest = composefs_format::verity::digest(data);
+        let digest = verity::digest_bytes(data, NonZeroUsize::MIN);
         if !self.wants(&digest)? {
             return Ok(digest);
         }

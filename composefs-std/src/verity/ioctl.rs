@@ -1,8 +1,8 @@
 //! The fs-verity ioctls: `FS_IOC_ENABLE_VERITY` and `FS_IOC_MEASURE_VERITY`, always with
 //! SHA-256, 4096-byte blocks and no salt (SPEC.md 8.1).
 //!
-//! This is the only module of the crate, with `mmap`, that uses `unsafe`: two ioctl calls,
-//! each on a `#[repr(C)]` argument laid out as in `<linux/fsverity.h>`.
+//! Its `unsafe` is two ioctl calls, each on a `#[repr(C)]` argument laid out as in
+//! `<linux/fsverity.h>`.
 #![allow(unsafe_code)]
 
 use std::io;

@@ -5,9 +5,14 @@
 //!
 //! The algorithm itself lives in [`composefs_format::verity`] (no_std).
 
+mod blocks;
 mod digest;
 mod ioctl;
 mod parallel;
+#[cfg(target_arch = "x86_64")]
+mod sha_avx512;
+#[cfg(target_arch = "x86_64")]
+mod sha_ni;
 
 use std::fs::File;
 use std::num::NonZeroUsize;
@@ -16,6 +21,8 @@ pub use composefs_format::verity::DIGEST_SIZE;
 pub use digest::{digest_bytes, digest_file, digest_reader, READ_BUFFER_SIZE};
 pub use ioctl::{enable_verity, measure_verity, FsVerityError};
 pub use parallel::MAX_THREADS;
+
+pub(crate) use blocks::update;
 
 /// The fs-verity digest of `file`, as `composefs-info measure-file` prints it: the kernel's
 /// digest when the file has fs-verity enabled, else one computed in userspace (when the

@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 
-use composefs_format::verity::{hash_group, FsVerityHasher, DIGEST_SIZE, GROUP_SIZE};
+use composefs_format::verity::{FsVerityHasher, DIGEST_SIZE, GROUP_SIZE};
 
+use super::blocks::{self, hash_group};
 use super::digest::{update_from_file, READ_BUFFER_SIZE};
 
 /// Groups per work item: 4 MiB, enough to make the queue cheap and small enough to balance.
@@ -105,7 +106,7 @@ pub(crate) fn digest(
                 .ok()
                 .and_then(|t| data.get(t..))
                 .unwrap_or_default();
-            hasher.update(tail).map_err(io::Error::other)?;
+            blocks::update(&mut hasher, tail).map_err(io::Error::other)?;
         }
         Source::File(file) => {
             let mut buf = vec![0u8; READ_BUFFER_SIZE];
