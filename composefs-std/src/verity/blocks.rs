@@ -7,7 +7,9 @@
 //! depends on the core (AVX-512 wins by far on Intel server cores, where SHA-NI runs one
 //! stream at about 1.4 GB/s; cores that split 512-bit operations in two may favour
 //! SHA-NI), so the first use times both on 256 KiB and keeps the faster. Every engine
-//! gives the same hashes; the choice only affects speed.
+//! gives the same hashes; the choice only affects speed. The environment variable
+//! `COMPOSEFS_VERITY_ENGINE` (`portable`, `sha-ni` or `avx512`) pins the engine instead,
+//! for benchmarks; a name this CPU cannot run is ignored.
 
 use std::sync::OnceLock;
 
@@ -66,6 +68,27 @@ impl Engine {
         }
     }
 
+    /// The engine `COMPOSEFS_VERITY_ENGINE` names, if this CPU can run it.
+    fn pinned() -> Option<Engine> {
+        Engine::named(&std::env::var("COMPOSEFS_VERITY_ENGINE").ok()?)
+    }
+
+    /// The engine called `name`, if this CPU can run it.
+    fn named(name: &str) -> Option<Engine> {
+        Engine::available().into_iter().find(|e| e.name() == name)
+    }
+
+    /// The engine's name in `COMPOSEFS_VERITY_ENGINE`.
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Engine::ShaNi => "sha-ni",
+            #[cfg(target_arch = "x86_64")]
+            Engine::Avx512 => "avx512",
+        }
+    }
+
     /// The fastest available engine, timed on 64 blocks (best of three runs each).
     fn fastest() -> Engine {
         let engines = Engine::available();
@@ -94,7 +117,7 @@ impl Engine {
 /// The engine chosen for this process.
 fn engine() -> Engine {
     static CHOSEN: OnceLock<Engine> = OnceLock::new();
-    *CHOSEN.get_or_init(Engine::fastest)
+    *CHOSEN.get_or_init(|| Engine::pinned().unwrap_or_else(Engine::fastest))
 }
 
 /// Sets `out[i]` to the SHA-256 of `blocks[i]`, for as many as both have, on the fastest
@@ -184,6 +207,16 @@ mod tests {
             hash_group(group),
             composefs_format::verity::hash_group(group)
         );
+    }
+
+    #[test]
+    fn engines_are_found_by_name() {
+        for engine in Engine::available() {
+            assert_eq!(Engine::named(engine.name()), Some(engine));
+        }
+        assert_eq!(Engine::named("portable"), Some(Engine::Portable));
+        assert_eq!(Engine::named("sha2"), None);
+        assert_eq!(Engine::named(""), None);
     }
 
     /// On x86-64 CPUs with the extensions, the SIMD engines are there to be chosen (the
