@@ -10,6 +10,8 @@ mod digest;
 mod ioctl;
 mod parallel;
 #[cfg(target_arch = "x86_64")]
+mod sha256;
+#[cfg(target_arch = "x86_64")]
 mod sha_avx512;
 #[cfg(target_arch = "x86_64")]
 mod sha_ni;
