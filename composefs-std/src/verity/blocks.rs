@@ -114,16 +114,32 @@ impl Engine {
     }
 }
 
-/// The engine chosen for this process.
-fn engine() -> Engine {
+/// Batches this small never reach the AVX-512 engine (it hashes 16 blocks at a time), so
+/// they skip the start-up timing: a small file costs no calibration.
+const CALIBRATE_FROM: usize = 16;
+
+/// The engine for `blocks` blocks: the pinned one if any; below [`CALIBRATE_FROM`] SHA-NI
+/// when present; else the engine timed and chosen once for the process.
+fn engine(blocks: usize) -> Engine {
+    static PINNED: OnceLock<Option<Engine>> = OnceLock::new();
     static CHOSEN: OnceLock<Engine> = OnceLock::new();
-    *CHOSEN.get_or_init(|| Engine::pinned().unwrap_or_else(Engine::fastest))
+    if let Some(pinned) = *PINNED.get_or_init(Engine::pinned) {
+        return pinned;
+    }
+    if blocks >= CALIBRATE_FROM {
+        return *CHOSEN.get_or_init(Engine::fastest);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::sha_ni::available() {
+        return Engine::ShaNi;
+    }
+    Engine::Portable
 }
 
 /// Sets `out[i]` to the SHA-256 of `blocks[i]`, for as many as both have, on the fastest
 /// engine.
 pub(crate) fn hash_blocks_into(blocks: &[[u8; BLOCK_SIZE]], out: &mut [[u8; DIGEST_SIZE]]) {
-    engine().hash_into(blocks, out);
+    engine(blocks.len()).hash_into(blocks, out);
 }
 
 /// [`composefs_format::verity::hash_group`], on the fastest engine.
@@ -186,7 +202,10 @@ mod tests {
     #[test]
     fn every_engine_hashes_like_the_portable_code() {
         let engines = Engine::available();
-        eprintln!("engines on this CPU: {engines:?}; chosen: {:?}", engine());
+        eprintln!(
+            "engines on this CPU: {engines:?}; chosen: {:?}",
+            engine(usize::MAX)
+        );
         let data = pattern(GROUP_SIZE + 3 * BLOCK_SIZE, 11);
         let blocks = data.as_chunks::<BLOCK_SIZE>().0;
         for engine in engines {
@@ -217,6 +236,12 @@ mod tests {
         assert_eq!(Engine::named("portable"), Some(Engine::Portable));
         assert_eq!(Engine::named("sha2"), None);
         assert_eq!(Engine::named(""), None);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn calibration_starts_at_the_avx512_batch() {
+        assert_eq!(CALIBRATE_FROM, crate::verity::sha_avx512::LANES);
     }
 
     /// On x86-64 CPUs with the extensions, the SIMD engines are there to be chosen (the

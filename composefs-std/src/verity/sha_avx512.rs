@@ -23,7 +23,7 @@ use composefs_format::verity::{BLOCK_SIZE, DIGEST_SIZE};
 use super::sha256::{H0, K, PADDING_BLOCK, SHA_BLOCK};
 
 /// Blocks hashed side by side: one per 32-bit lane.
-const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 
 /// W + K of the last message block of every 4096-byte message (the `0x80` marker, zeros
 /// and the length in bits, 32768), worked out at compile time: this block is the same for
