@@ -21,6 +21,8 @@ use composefs_tools::fuse::{self, options};
 ///   allow_other         let other users access the mount
 ///   dev, suid           honour device nodes and set-id bits (FUSE defaults: nodev, nosuid)
 ///   noreaddirplus       plain directory reads only (for comparison and debugging)
+///   nopassthrough       read external files through the server, not by kernel
+///                       passthrough to the objects (for comparison and debugging)
 ///   threads=N           FUSE worker threads (default: CPUs, at most 4)
 ///   ro                  accepted (the mount is always read-only)
 ///

@@ -28,7 +28,7 @@ use fuser::{Config, MountOption};
 use nix::sys::signal::{SigSet, Signal};
 
 use objects::Objects;
-use ops::ComposefsFs;
+use ops::{ComposefsFs, Serving};
 use options::Options;
 
 /// How many check problems are printed when `check` refuses an image.
@@ -100,7 +100,12 @@ pub fn run(options: &Options, mountpoint: &Path) -> Result<(), RunError> {
         .map_err(RunError::Basedir)?;
     // As a kernel mount: ACL xattrs exist only when the header says the image has some.
     let noacl = options.noacl || !image.has_acl();
-    let fs = ComposefsFs::new(image, objects, noacl, !options.noreaddirplus);
+    let serving = Serving {
+        noacl,
+        readdirplus: !options.noreaddirplus,
+        passthrough: !options.nopassthrough,
+    };
+    let fs = ComposefsFs::new(image, objects, serving);
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName(source.display().to_string()),

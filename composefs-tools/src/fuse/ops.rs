@@ -10,7 +10,7 @@ use std::fmt::Display;
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -20,9 +20,9 @@ use composefs_format::inode::Inode;
 use composefs_format::ondisk::FileType;
 use composefs_format::{Error, ErrorClass};
 use fuser::{
-    Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
-    LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
-    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr, Request,
+    BackingId, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr, Request,
 };
 
 use super::inodes::{is_whiteout, kind, InodeTable};
@@ -38,15 +38,34 @@ const NAME_MAX: u32 = 255;
 /// The file handle of files served from the image itself.
 const IMAGE_HANDLE: u64 = 0;
 
+/// How the server answers, beyond what the image says.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving {
+    /// Hide POSIX ACL xattrs.
+    pub noacl: bool,
+    /// Offer the kernel directory reads with attributes (`readdirplus`).
+    pub readdirplus: bool,
+    /// Ask the kernel to read external files straight from their backing objects (FUSE
+    /// passthrough, Linux 6.9+, needs `CAP_SYS_ADMIN`); when it cannot, reads go through
+    /// the server.
+    pub passthrough: bool,
+}
+
 /// A composefs image served over FUSE.
 #[derive(Debug)]
 pub struct ComposefsFs {
     image: Image<'static>,
     table: InodeTable,
     objects: Objects,
-    noacl: bool,
-    readdirplus: bool,
-    handles: Mutex<HashMap<u64, Arc<File>>>,
+    serving: Serving,
+    /// Whether the kernel agreed to passthrough at `init` and no backing registration
+    /// has failed since.
+    passthrough: AtomicBool,
+    /// Open external files, by file handle: the object, and the inode it belongs to.
+    handles: Mutex<HashMap<u64, (Arc<File>, INodeNo)>>,
+    /// Passthrough registrations, by inode: the kernel wants one per inode shared by every
+    /// open handle, so each counts its handles and is closed with the last one.
+    backings: Mutex<HashMap<INodeNo, (Arc<BackingId>, usize)>>,
     next_handle: AtomicU64,
 }
 
@@ -66,18 +85,58 @@ fn image_errno(op: &str, ino: INodeNo, error: &Error) -> Errno {
 }
 
 impl ComposefsFs {
-    /// Serves `image`, with external files from `objects`; `noacl` hides ACL xattrs,
-    /// `readdirplus` offers the kernel directory reads with attributes.
+    /// Serves `image`, with external files from `objects`, as `serving` says.
     #[must_use]
-    pub fn new(image: Image<'static>, objects: Objects, noacl: bool, readdirplus: bool) -> Self {
+    pub fn new(image: Image<'static>, objects: Objects, serving: Serving) -> Self {
         Self {
             table: InodeTable::new(image.root_nid()),
             image,
             objects,
-            noacl,
-            readdirplus,
+            serving,
+            passthrough: AtomicBool::new(false),
             handles: Mutex::new(HashMap::new()),
+            backings: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
+        }
+    }
+
+    /// The passthrough registration of `ino` for one more handle: the existing one, or a
+    /// new one of `file`. `None` when passthrough is off or the kernel refuses (logged
+    /// once; passthrough is then off for the rest of the session).
+    fn backing(&self, ino: INodeNo, file: &File, reply: &ReplyOpen) -> Option<Arc<BackingId>> {
+        if !self.passthrough.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut backings = self.backings.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((id, handles)) = backings.get_mut(&ino) {
+            *handles = handles.saturating_add(1);
+            return Some(Arc::clone(id));
+        }
+        match reply.open_backing(file) {
+            Ok(id) => {
+                let id = Arc::new(id);
+                backings.insert(ino, (Arc::clone(&id), 1));
+                Some(id)
+            }
+            Err(e) => {
+                if self.passthrough.swap(false, Ordering::Relaxed) {
+                    eprintln!(
+                        "composefs-fuse: passthrough refused ({e}); reading through the server"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Drops one handle's use of the passthrough registration of `ino`, if it has one.
+    fn release_backing(&self, ino: INodeNo) {
+        let mut backings = self.backings.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, handles)) = backings.get_mut(&ino) {
+            *handles = handles.saturating_sub(1);
+            if *handles == 0 {
+                backings.remove(&ino);
+            }
         }
     }
 
@@ -111,7 +170,7 @@ impl ComposefsFs {
 
     fn xattr_view(&self, req: &Request) -> XattrView {
         XattrView {
-            noacl: self.noacl,
+            noacl: self.serving.noacl,
             list_trusted: req.uid() == 0,
         }
     }
@@ -160,7 +219,7 @@ impl ComposefsFs {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&fh)
-            .cloned()
+            .map(|(file, _)| Arc::clone(file))
             .ok_or(Errno::EBADF)?;
         let mut done = 0usize;
         while done < buf.len() {
@@ -184,7 +243,7 @@ impl Filesystem for ComposefsFs {
             InitFlags::FUSE_CACHE_SYMLINKS,
             InitFlags::FUSE_PARALLEL_DIROPS,
         ];
-        if self.readdirplus {
+        if self.serving.readdirplus {
             flags.extend([
                 InitFlags::FUSE_DO_READDIRPLUS,
                 InitFlags::FUSE_READDIRPLUS_AUTO,
@@ -193,7 +252,18 @@ impl Filesystem for ComposefsFs {
         for flag in flags {
             let _ = config.add_capabilities(flag);
         }
-        if !self.noacl {
+        // Depth 1: backing objects on a plain filesystem, and the mount itself may sit
+        // under an overlayfs (an upper layer for writes).
+        let passthrough = self.serving.passthrough
+            && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+            && config.set_max_stack_depth(1).is_ok();
+        if self.serving.passthrough && !passthrough {
+            eprintln!(
+                "composefs-fuse: the kernel offers no passthrough; reading through the server"
+            );
+        }
+        self.passthrough.store(passthrough, Ordering::Relaxed);
+        if !self.serving.noacl {
             // The kernel then enforces the image's ACLs in permission checks, as it does
             // on a kernel mount of an image that has ACLs.
             let _ = config.add_capabilities(InitFlags::FUSE_POSIX_ACL);
@@ -246,16 +316,25 @@ impl Filesystem for ComposefsFs {
         if inode.file_type() != FileType::Regular || !inode.is_external() {
             return reply.opened(FileHandle(IMAGE_HANDLE), keep);
         }
-        match self.objects.open(&inode) {
-            Ok(file) => {
-                let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
-                self.handles
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(fh, file);
-                reply.opened(FileHandle(fh), keep);
-            }
-            Err(e) => reply.error(fail("open", ino, &e)),
+        let file = match self.objects.open(&inode) {
+            Ok(file) => file,
+            Err(e) => return reply.error(fail("open", ino, &e)),
+        };
+        let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
+        // O_DIRECT opens pass through too (the kernel allows no other open beside a
+        // passthrough one): the backing filesystem's alignment rules then apply, exactly
+        // as on a kernel mount, where overlayfs hands O_DIRECT to the object.
+        let backing = self.backing(ino, &file, &reply);
+        self.handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(fh, (file, ino));
+        match backing {
+            // The kernel reads the object itself (through the object's own page cache)
+            // and sends no read requests; it refuses any open flag beside passthrough,
+            // so not `FOPEN_KEEP_CACHE`.
+            Some(id) => reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &id),
+            None => reply.opened(FileHandle(fh), keep),
         }
     }
 
@@ -286,10 +365,14 @@ impl Filesystem for ComposefsFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.handles
+        let released = self
+            .handles
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&fh.0);
+        if let Some((_, ino)) = released {
+            self.release_backing(ino);
+        }
         reply.ok();
     }
 

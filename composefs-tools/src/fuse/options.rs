@@ -35,6 +35,9 @@ pub struct Options {
     /// `noreaddirplus`: never answer directory reads with attributes (plain `readdir`
     /// only); for comparison and debugging.
     pub noreaddirplus: bool,
+    /// `nopassthrough`: read external files through the server even where the kernel
+    /// could read the objects directly (FUSE passthrough); for comparison and debugging.
+    pub nopassthrough: bool,
     /// `threads=N`: FUSE worker threads (default: the CPU count, at most 4).
     pub threads: NonZeroUsize,
 }
@@ -120,6 +123,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Options, OptionsError> {
         dev: false,
         suid: false,
         noreaddirplus: false,
+        nopassthrough: false,
         threads: default_threads(),
     };
     for arg in args {
@@ -156,6 +160,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Options, OptionsError> {
                 ("dev", None) => options.dev = true,
                 ("suid", None) => options.suid = true,
                 ("noreaddirplus", None) => options.noreaddirplus = true,
+                ("nopassthrough", None) => options.nopassthrough = true,
                 ("ro", None) => {}
                 ("rw", None) => return Err(OptionsError::ReadWrite),
                 _ => return Err(OptionsError::Unknown(item.clone())),
@@ -175,16 +180,18 @@ mod tests {
     fn parses_the_documented_options() {
         let o = parse(&[
             "source=/i.img,basedir=/a:/b,noacl,verity,ro",
-            "check,threads=3,noreaddirplus,dev,suid,allow_other",
+            "check,threads=3,noreaddirplus,nopassthrough,dev,suid,allow_other",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(o.source, PathBuf::from("/i.img"));
         assert_eq!(o.basedirs, [PathBuf::from("/a"), PathBuf::from("/b")]);
-        assert!(o.noacl && o.verity && o.check && o.noreaddirplus);
+        assert!(o.noacl && o.verity && o.check && o.noreaddirplus && o.nopassthrough);
         assert!(o.dev && o.suid && o.allow_other);
         assert_eq!(o.threads.get(), 3);
         let o = parse(&["source=x"]).unwrap_or_else(|e| panic!("{e}"));
-        assert!(o.basedirs.is_empty() && !o.noacl && !o.verity && !o.dev && !o.suid);
+        assert!(
+            o.basedirs.is_empty() && !o.noacl && !o.verity && !o.dev && !o.suid && !o.nopassthrough
+        );
     }
 
     #[test]

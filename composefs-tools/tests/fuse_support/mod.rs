@@ -151,6 +151,17 @@ impl FuseMount {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Bytes the server process has read so far (`rchar` of `/proc/PID/io`): what it
+    /// copied out of objects and the image, among others.
+    pub fn bytes_read(&self) -> u64 {
+        let pid = self.child.as_ref().expect("the server is running").id();
+        let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+        io.lines()
+            .find_map(|l| l.strip_prefix("rchar: "))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("rchar in /proc/PID/io")
+    }
+
     /// Whether the server process is still running.
     pub fn alive(&mut self) -> bool {
         self.child

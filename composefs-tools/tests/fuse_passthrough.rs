@@ -1,0 +1,175 @@
+//! composefs-fuse hands external files to the kernel (FUSE passthrough) so that reads go
+//! straight to the backing objects, and falls back to reading them itself with
+//! `nopassthrough` or where the kernel cannot.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod fuse_support;
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Command;
+
+use fuse_support::{fuse_available, FuseMount};
+
+const BIG: usize = 8 << 20;
+
+/// A source tree with one 8 MiB file and a small one, its image and its store.
+fn setup(t: &Path) -> Vec<u8> {
+    let src = t.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let big: Vec<u8> = (0..BIG).map(|k| (k * 7 + k / 4099) as u8).collect();
+    std::fs::write(src.join("big"), &big).unwrap();
+    std::fs::write(src.join("small"), b"hello\n").unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_mkcomposefs"))
+        .arg(format!("--digest-store={}", t.join("store").display()))
+        .arg(&src)
+        .arg(t.join("img.cfs"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    big
+}
+
+fn options(t: &Path, extra: &str) -> String {
+    format!(
+        "source={},basedir={}{extra}",
+        t.join("img.cfs").display(),
+        t.join("store").display()
+    )
+}
+
+/// Whether the server said it could not use passthrough (then the first test skips).
+fn refused(log: &str) -> bool {
+    log.contains("no passthrough") || log.contains("passthrough refused")
+}
+
+#[test]
+fn reads_bypass_the_server_with_passthrough_and_not_without() {
+    if !fuse_available("reads_bypass_the_server_with_passthrough_and_not_without") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let big = setup(t);
+
+    let mnt = FuseMount::start(&options(t, ""), &t.join("mnt"));
+    let before = mnt.bytes_read();
+    let got = std::fs::read(mnt.dir.join("big")).unwrap();
+    let read = mnt.bytes_read() - before;
+    if refused(&mnt.log()) {
+        composefs_conformance::skip(&format!(
+            "passthrough: the kernel refused it here: {}",
+            mnt.log()
+        ));
+    } else {
+        assert!(got == big, "passthrough read returned other bytes");
+        assert!(
+            read < (BIG / 8) as u64,
+            "the server read {read} bytes for an {BIG}-byte file with passthrough"
+        );
+    }
+    assert_eq!(mnt.unmount().code(), Some(0));
+
+    let mnt = FuseMount::start(&options(t, ",nopassthrough"), &t.join("mnt2"));
+    let before = mnt.bytes_read();
+    let got = std::fs::read(mnt.dir.join("big")).unwrap();
+    let read = mnt.bytes_read() - before;
+    assert!(got == big, "read through the server returned other bytes");
+    assert!(
+        read >= BIG as u64,
+        "nopassthrough: the server read only {read} bytes of an {BIG}-byte file"
+    );
+    assert!(!refused(&mnt.log()), "{}", mnt.log());
+    assert_eq!(mnt.unmount().code(), Some(0));
+}
+
+/// Several handles of one inode share its passthrough registration; closing them in any
+/// order keeps the others readable, and a later open registers the object again.
+#[test]
+fn handles_of_one_file_share_and_outlive_each_other() {
+    if !fuse_available("handles_of_one_file_share_and_outlive_each_other") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let big = setup(t);
+    let mut mnt = FuseMount::start(&options(t, ""), &t.join("mnt"));
+    let path = mnt.dir.join("big");
+    let at = |f: &File, offset: usize| {
+        let mut buf = vec![0u8; 4096];
+        f.read_exact_at(&mut buf, offset as u64).unwrap();
+        assert!(buf[..] == big[offset..offset + 4096], "offset {offset}");
+    };
+    let a = File::open(&path).unwrap();
+    let b = File::open(&path).unwrap();
+    at(&a, 0);
+    at(&b, BIG - 4096);
+    drop(a);
+    at(&b, BIG / 2);
+    let c = File::open(&path).unwrap();
+    drop(b);
+    at(&c, 12_345);
+    drop(c);
+    let mut all = Vec::new();
+    File::open(&path).unwrap().read_to_end(&mut all).unwrap();
+    assert!(all == big);
+    assert_eq!(std::fs::read(mnt.dir.join("small")).unwrap(), b"hello\n");
+    assert!(mnt.alive(), "{}", mnt.log());
+    assert_eq!(mnt.unmount().code(), Some(0));
+}
+
+/// O_DIRECT passes through as well (beside ordinary handles), so the object's filesystem
+/// decides alignment exactly as on a kernel mount: every read gives what the same
+/// O_DIRECT read of the source file (on the same filesystem) gives, bytes or error.
+#[test]
+fn direct_reads_follow_the_backing_filesystem_like_a_kernel_mount() {
+    if !fuse_available("direct_reads_follow_the_backing_filesystem_like_a_kernel_mount") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    setup(t);
+    let mnt = FuseMount::start(&options(t, ""), &t.join("mnt"));
+    if refused(&mnt.log()) {
+        composefs_conformance::skip("O_DIRECT passthrough: the kernel refused passthrough");
+        return;
+    }
+    let direct = |path: &PathBuf| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+            .open(path)
+    };
+    let ordinary = File::open(mnt.dir.join("big")).unwrap();
+    let fuse = direct(&mnt.dir.join("big")).unwrap();
+    let source = direct(&t.join("src/big")).unwrap();
+    // Buffers aligned to 4096 bytes: only the offset and length vary.
+    let mut fuse_buf = vec![0u8; 4 * 4096];
+    let mut source_buf = vec![0u8; 4 * 4096];
+    let skip = fuse_buf.as_ptr().align_offset(4096);
+    let fb = &mut fuse_buf[skip..skip + 3 * 4096];
+    let skip = source_buf.as_ptr().align_offset(4096);
+    let sb = &mut source_buf[skip..skip + 3 * 4096];
+    let mut outcomes = Vec::new();
+    for (offset, len) in [(0, 4096), (4096, 8192), (1, 100), (4095, 4096), (8192, 512)] {
+        let want = source
+            .read_at(&mut sb[..len], offset)
+            .map_err(|e| e.raw_os_error());
+        let got = fuse
+            .read_at(&mut fb[..len], offset)
+            .map_err(|e| e.raw_os_error());
+        assert_eq!(got, want, "O_DIRECT read of {len} at {offset}");
+        if let Ok(n) = got {
+            assert_eq!(fb[..n], sb[..n], "O_DIRECT bytes at {offset}");
+        }
+        outcomes.push(got.is_ok());
+    }
+    assert!(outcomes[0], "an aligned O_DIRECT read works");
+    let mut buf = vec![0u8; 100];
+    ordinary.read_exact_at(&mut buf, 1).unwrap();
+    drop((ordinary, fuse));
+    assert_eq!(mnt.unmount().code(), Some(0));
+}
