@@ -5,8 +5,9 @@ Usage: python3 bench/fuse-walk.py [--rounds N] [--wait-idle] [--verity] IMAGE ST
 
 Builds composefs-fuse in release mode (root required to mount), reads every object of
 STORE once so that the backing files are in the page cache, then runs, once per round and
-interleaved, for each mount kind: mount the image freshly, time `find` over the tree, time
-reading every regular file (`find -type f` piped to `xargs cat`), unmount. Each round thus
+interleaved, for each mount kind (the kernel; composefs-fuse with passthrough, the
+default; composefs-fuse with `nopassthrough`): mount the image freshly, time `find` over
+the tree, time reading every regular file (`find -type f` piped to `xargs cat`), unmount. Each round thus
 starts with cold mount caches and warm backing files. Prints the median and minimum of each
 timing and the ratio of the medians (FUSE / kernel). With --verity, composefs-fuse also
 verifies every object's fs-verity digest when it is opened (the kernel mount cannot, on a
@@ -50,8 +51,9 @@ def mount_kernel(image, store, mnt):
                     subprocess.run(["umount", lower], check=True))
 
 
-def mount_fuse(image, store, mnt, verity):
-    opts = f"source={image},basedir={store}" + (",verity" if verity else "")
+def mount_fuse(image, store, mnt, verity, passthrough):
+    opts = (f"source={image},basedir={store}" + (",verity" if verity else "")
+            + ("" if passthrough else ",nopassthrough"))
     proc = subprocess.Popen([FUSE, "-o", opts, mnt])
     while not is_mounted(mnt):
         if proc.poll() is not None:
@@ -80,7 +82,9 @@ def main():
     work = tempfile.mkdtemp(prefix="fuse-walk.")
     kinds = {
         "kernel": lambda m: mount_kernel(image, store, m),
-        "composefs-fuse": lambda m: mount_fuse(image, store, m, a.verity),
+        "composefs-fuse": lambda m: mount_fuse(image, store, m, a.verity, True),
+        "composefs-fuse nopassthrough": lambda m: mount_fuse(image, store, m, a.verity,
+                                                             False),
     }
     times = {(k, op): [] for k in kinds for op in ("find", "read")}
     counts = {}
@@ -88,7 +92,7 @@ def main():
         if a.wait_idle:
             wait_idle()
         for kind, mount in kinds.items():
-            mnt = os.path.join(work, kind)
+            mnt = os.path.join(work, kind.replace(" ", "-"))
             os.makedirs(mnt, exist_ok=True)
             stop = mount(mnt)
             try:
@@ -103,17 +107,21 @@ def main():
                 stop()
         print(f"round {r + 1}: " + ", ".join(
             f"{k}/{op} {v[-1]:.3f}s" for (k, op), v in times.items()), file=sys.stderr)
-    if counts["kernel"] != counts["composefs-fuse"]:
+    if len(set(counts.values())) != 1:
         sys.exit(f"the mounts list different trees: {counts}")
     print(f"entries: {counts['kernel']}")
-    print("| operation | kernel median s | kernel min s | composefs-fuse median s "
-          "| composefs-fuse min s | ratio (medians) |")
-    print("|---|---|---|---|---|---|")
+    fuses = [k for k in kinds if k != "kernel"]
+    print("| operation | kernel median s (min) | "
+          + " | ".join(f"{k} median s (min) | ratio" for k in fuses) + " |")
+    print("|---|---|" + "---|---|" * len(fuses))
     for op in ("find", "read"):
-        k, f = times[("kernel", op)], times[("composefs-fuse", op)]
-        print(f"| {op} | {statistics.median(k):.3f} | {min(k):.3f} | "
-              f"{statistics.median(f):.3f} | {min(f):.3f} | "
-              f"{statistics.median(f) / statistics.median(k):.2f} |")
+        k = times[("kernel", op)]
+        cells = [f"{statistics.median(k):.3f} ({min(k):.3f})"]
+        for fuse in fuses:
+            f = times[(fuse, op)]
+            cells += [f"{statistics.median(f):.3f} ({min(f):.3f})",
+                      f"{statistics.median(f) / statistics.median(k):.2f}"]
+        print(f"| {op} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
