@@ -173,3 +173,83 @@ fn direct_reads_follow_the_backing_filesystem_like_a_kernel_mount() {
     drop((ordinary, fuse));
     assert_eq!(mnt.unmount().code(), Some(0));
 }
+
+/// An object the kernel will not take for passthrough (here: one on an overlayfs, which
+/// the server's stacking depth of 1 excludes) is read through the server, the refusal is
+/// logged once, and a file already open in passthrough can still be opened again.
+#[test]
+fn a_refused_object_falls_back_without_breaking_open_files() {
+    if !fuse_available("a_refused_object_falls_back_without_breaking_open_files")
+        || !fuse_support::kernel_mount_available("a_refused_object_falls_back")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let src = t.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let big: Vec<u8> = (0..BIG).map(|k| (k * 13 + k / 4001) as u8).collect();
+    let other: Vec<u8> = (0..300_000usize).map(|k| (k * 5 + 1) as u8).collect();
+    std::fs::write(src.join("big"), &big).unwrap();
+    std::fs::write(src.join("other"), &other).unwrap();
+    let store = t.join("store");
+    let status = Command::new(env!("CARGO_BIN_EXE_mkcomposefs"))
+        .arg(format!("--digest-store={}", store.display()))
+        .arg(&src)
+        .arg(t.join("img.cfs"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Move `other`'s object into a directory served through a read-only overlayfs.
+    let digest = composefs_std::verity::digest_bytes(&other, std::num::NonZeroUsize::MIN);
+    let rel = composefs_std::store::object_path(&digest);
+    let lower = t.join("lower");
+    std::fs::create_dir_all(lower.join(&rel[..2])).unwrap();
+    std::fs::rename(store.join(&rel), lower.join(&rel)).unwrap();
+    let (overlay, empty) = (t.join("overlay"), t.join("empty"));
+    std::fs::create_dir_all(&overlay).unwrap();
+    std::fs::create_dir_all(&empty).unwrap();
+    // A read-only overlayfs needs two lower layers.
+    let mounted = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o"])
+        .arg(format!(
+            "ro,lowerdir={}:{}",
+            lower.display(),
+            empty.display()
+        ))
+        .arg(&overlay)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+
+    let opts = format!(
+        "source={},basedir={}:{}",
+        t.join("img.cfs").display(),
+        store.display(),
+        overlay.display()
+    );
+    let mut mnt = FuseMount::start(&opts, &t.join("mnt"));
+    if mnt.log().contains("no passthrough") {
+        composefs_conformance::skip("fallback: the kernel offers no passthrough");
+    } else {
+        let first = File::open(mnt.dir.join("big")).unwrap();
+        assert_eq!(std::fs::read(mnt.dir.join("other")).unwrap(), other);
+        assert!(mnt.log().contains("passthrough refused"), "{}", mnt.log());
+        // `big` is still registered: a second open must pass through again.
+        assert_eq!(std::fs::read(mnt.dir.join("big")).unwrap(), big);
+        let mut buf = vec![0u8; 4096];
+        first.read_exact_at(&mut buf, 4096).unwrap();
+        assert!(buf[..] == big[4096..8192]);
+        drop(first);
+        // New opens go through the server from now on.
+        assert_eq!(std::fs::read(mnt.dir.join("big")).unwrap(), big);
+        assert_eq!(mnt.log().matches("passthrough refused").count(), 1);
+    }
+    assert!(mnt.alive(), "{}", mnt.log());
+    assert_eq!(mnt.unmount().code(), Some(0));
+    assert!(Command::new("umount")
+        .arg(&overlay)
+        .status()
+        .unwrap()
+        .success());
+}

@@ -101,16 +101,19 @@ impl ComposefsFs {
     }
 
     /// The passthrough registration of `ino` for one more handle: the existing one, or a
-    /// new one of `file`. `None` when passthrough is off or the kernel refuses (logged
-    /// once; passthrough is then off for the rest of the session).
+    /// new one of `file`. `None` when the inode has none and passthrough is off, or the
+    /// kernel refuses (logged once; no new registrations are tried for the rest of the
+    /// session).
     fn backing(&self, ino: INodeNo, file: &File, reply: &ReplyOpen) -> Option<Arc<BackingId>> {
-        if !self.passthrough.load(Ordering::Relaxed) {
-            return None;
-        }
         let mut backings = self.backings.lock().unwrap_or_else(PoisonError::into_inner);
+        // An inode already open in passthrough must be opened in passthrough again (the
+        // kernel fails any other open of it), even if passthrough was turned off since.
         if let Some((id, handles)) = backings.get_mut(&ino) {
             *handles = handles.saturating_add(1);
             return Some(Arc::clone(id));
+        }
+        if !self.passthrough.load(Ordering::Relaxed) {
+            return None;
         }
         match reply.open_backing(file) {
             Ok(id) => {
