@@ -16,13 +16,18 @@ use fuse_support::{fuse_available, FuseMount};
 
 const BIG: usize = 8 << 20;
 
-/// A source tree with one 8 MiB file and a small one, its image and its store.
-fn setup(t: &Path) -> Vec<u8> {
+/// The contents of the source tree's 8 MiB file (`seed` varies them).
+fn big_contents(seed: usize) -> Vec<u8> {
+    (0..BIG).map(|k| (k * seed + k / 4099) as u8).collect()
+}
+
+/// Writes `files` into `t/src` and builds `t/img.cfs` with its objects in `t/store`.
+fn build(t: &Path, files: &[(&str, &[u8])]) {
     let src = t.join("src");
     std::fs::create_dir_all(&src).unwrap();
-    let big: Vec<u8> = (0..BIG).map(|k| (k * 7 + k / 4099) as u8).collect();
-    std::fs::write(src.join("big"), &big).unwrap();
-    std::fs::write(src.join("small"), b"hello\n").unwrap();
+    for (name, data) in files {
+        std::fs::write(src.join(name), data).unwrap();
+    }
     let status = Command::new(env!("CARGO_BIN_EXE_mkcomposefs"))
         .arg(format!("--digest-store={}", t.join("store").display()))
         .arg(&src)
@@ -30,7 +35,18 @@ fn setup(t: &Path) -> Vec<u8> {
         .status()
         .unwrap();
     assert!(status.success());
-    big
+}
+
+/// For a test that can run here: a temporary directory holding the image of an 8 MiB
+/// file `big` (returned) and a small `small`, and their store.
+fn setup(test: &str) -> Option<(tempfile::TempDir, Vec<u8>)> {
+    if !fuse_available(test) {
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let big = big_contents(7);
+    build(tmp.path(), &[("big", &big), ("small", b"hello\n")]);
+    Some((tmp, big))
 }
 
 fn options(t: &Path, extra: &str) -> String {
@@ -48,12 +64,10 @@ fn refused(log: &str) -> bool {
 
 #[test]
 fn reads_bypass_the_server_with_passthrough_and_not_without() {
-    if !fuse_available("reads_bypass_the_server_with_passthrough_and_not_without") {
+    let Some((tmp, big)) = setup("reads_bypass_the_server_with_passthrough_and_not_without") else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
+    };
     let t = tmp.path();
-    let big = setup(t);
 
     let mnt = FuseMount::start(&options(t, ""), &t.join("mnt"));
     let before = mnt.bytes_read();
@@ -90,12 +104,10 @@ fn reads_bypass_the_server_with_passthrough_and_not_without() {
 /// order keeps the others readable, and a later open registers the object again.
 #[test]
 fn handles_of_one_file_share_and_outlive_each_other() {
-    if !fuse_available("handles_of_one_file_share_and_outlive_each_other") {
+    let Some((tmp, big)) = setup("handles_of_one_file_share_and_outlive_each_other") else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
+    };
     let t = tmp.path();
-    let big = setup(t);
     let mut mnt = FuseMount::start(&options(t, ""), &t.join("mnt"));
     let path = mnt.dir.join("big");
     let at = |f: &File, offset: usize| {
@@ -126,12 +138,11 @@ fn handles_of_one_file_share_and_outlive_each_other() {
 /// O_DIRECT read of the source file (on the same filesystem) gives, bytes or error.
 #[test]
 fn direct_reads_follow_the_backing_filesystem_like_a_kernel_mount() {
-    if !fuse_available("direct_reads_follow_the_backing_filesystem_like_a_kernel_mount") {
+    let Some((tmp, _)) = setup("direct_reads_follow_the_backing_filesystem_like_a_kernel_mount")
+    else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
+    };
     let t = tmp.path();
-    setup(t);
     let mnt = FuseMount::start(&options(t, ""), &t.join("mnt"));
     if refused(&mnt.log()) {
         composefs_conformance::skip("O_DIRECT passthrough: the kernel refused passthrough");
@@ -186,20 +197,10 @@ fn a_refused_object_falls_back_without_breaking_open_files() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let src = t.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    let big: Vec<u8> = (0..BIG).map(|k| (k * 13 + k / 4001) as u8).collect();
+    let big = big_contents(13);
     let other: Vec<u8> = (0..300_000usize).map(|k| (k * 5 + 1) as u8).collect();
-    std::fs::write(src.join("big"), &big).unwrap();
-    std::fs::write(src.join("other"), &other).unwrap();
+    build(t, &[("big", &big), ("other", &other)]);
     let store = t.join("store");
-    let status = Command::new(env!("CARGO_BIN_EXE_mkcomposefs"))
-        .arg(format!("--digest-store={}", store.display()))
-        .arg(&src)
-        .arg(t.join("img.cfs"))
-        .status()
-        .unwrap();
-    assert!(status.success());
     // Move `other`'s object into a directory served through a read-only overlayfs.
     let digest = composefs_std::verity::digest_bytes(&other, std::num::NonZeroUsize::MIN);
     let rel = composefs_std::store::object_path(&digest);
