@@ -181,11 +181,13 @@ pub(crate) fn update(hasher: &mut FsVerityHasher, data: &[u8]) -> Result<(), Ver
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    /// `len` pseudo-random bytes (xorshift), different in every block; for the engines'
+    /// tests too.
+    pub(in crate::verity) fn pattern(len: usize, seed: u64) -> Vec<u8> {
         let mut x = seed | 1;
         (0..len)
             .map(|_| {

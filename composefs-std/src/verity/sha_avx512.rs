@@ -284,14 +284,7 @@ mod tests {
             eprintln!("SKIP: this CPU has no AVX-512");
             return;
         }
-        let mut data = vec![0u8; 17 * BLOCK_SIZE];
-        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-        for b in &mut data {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x.to_le_bytes()[3];
-        }
+        let data = crate::verity::blocks::tests::pattern(17 * BLOCK_SIZE, 5);
         let blocks = data.as_chunks::<BLOCK_SIZE>().0;
         let mut out = vec![[0u8; DIGEST_SIZE]; blocks.len()];
         assert_eq!(hash_blocks_into(blocks, &mut out), 16);

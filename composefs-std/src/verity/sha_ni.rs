@@ -205,9 +205,7 @@ mod tests {
             eprintln!("SKIP: this CPU has no SHA extensions");
             return;
         }
-        let data: Vec<u8> = (0..7 * BLOCK_SIZE)
-            .map(|k| (k % 251) as u8 ^ (k >> 12) as u8)
-            .collect();
+        let data = crate::verity::blocks::tests::pattern(7 * BLOCK_SIZE, 3);
         let blocks = data.as_chunks::<BLOCK_SIZE>().0;
         let mut out = vec![[0u8; DIGEST_SIZE]; blocks.len()];
         assert!(hash_blocks_into(blocks, &mut out));
