@@ -846,7 +846,6 @@ mod tests {
             prop_assert_eq!(h.finalize(), one_shot);
         }
 
-        /// Mixing group hashes with ordinary updates at group boundaries gives the same digest.
         /// Whole blocks fed as bytes, as block hashes or (at group boundaries) as group
         /// hashes, in any mix, then a tail: always the naive digest.
         #[test]
@@ -882,6 +881,7 @@ mod tests {
             prop_assert_eq!(h.finalize(), naive_digest(&data));
         }
 
+        /// Mixing group hashes with ordinary updates at group boundaries gives the same digest.
         #[test]
         fn groups_then_tail_is_irrelevant(groups in 0usize..4, tail in 0usize..GROUP_SIZE + 10, split in 0usize..4) {
             let data: Vec<u8> = (0..groups * GROUP_SIZE + tail).map(|k| (k % 253) as u8).collect();
