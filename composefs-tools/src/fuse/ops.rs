@@ -61,8 +61,8 @@ pub struct ComposefsFs {
     /// Whether the kernel agreed to passthrough at `init` and no backing registration
     /// has failed since.
     passthrough: AtomicBool,
-    /// Open external files, by file handle: the object, and the inode it belongs to.
-    handles: Mutex<HashMap<u64, (Arc<File>, INodeNo)>>,
+    /// Open external files' objects, by file handle.
+    handles: Mutex<HashMap<u64, Arc<File>>>,
     /// Passthrough registrations, by inode: the kernel wants one per inode shared by every
     /// open handle, so each counts its handles and is closed with the last one.
     backings: Mutex<HashMap<INodeNo, (Arc<BackingId>, usize)>>,
@@ -222,7 +222,7 @@ impl ComposefsFs {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&fh)
-            .map(|(file, _)| Arc::clone(file))
+            .cloned()
             .ok_or(Errno::EBADF)?;
         let mut done = 0usize;
         while done < buf.len() {
@@ -331,7 +331,7 @@ impl Filesystem for ComposefsFs {
         self.handles
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(fh, (file, ino));
+            .insert(fh, file);
         match backing {
             // The kernel reads the object itself (through the object's own page cache)
             // and sends no read requests; it refuses any open flag beside passthrough,
@@ -361,7 +361,7 @@ impl Filesystem for ComposefsFs {
     fn release(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
@@ -373,7 +373,8 @@ impl Filesystem for ComposefsFs {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&fh.0);
-        if let Some((_, ino)) = released {
+        // Only handles of external files were counted (files from the image have none).
+        if released.is_some() {
             self.release_backing(ino);
         }
         reply.ok();
