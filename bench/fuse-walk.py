@@ -7,9 +7,9 @@ Builds composefs-fuse in release mode (root required to mount), reads every obje
 STORE once so that the backing files are in the page cache, then runs, once per round and
 interleaved, for each mount kind (the kernel; composefs-fuse with passthrough, the
 default; composefs-fuse with `nopassthrough`): mount the image freshly, time `find` over
-the tree, time reading every regular file (`find -type f` piped to `xargs cat`), unmount. Each round thus
-starts with cold mount caches and warm backing files. Prints the median and minimum of each
-timing and the ratio of the medians (FUSE / kernel). With --verity, composefs-fuse also
+the tree, time reading every regular file (`find -type f` piped to `xargs cat`),
+unmount. Each round thus starts with cold mount caches and warm backing files. Prints the
+median and minimum of each timing and the ratio of the medians (FUSE / kernel). With --verity, composefs-fuse also
 verifies every object's fs-verity digest when it is opened (the kernel mount cannot, on a
 filesystem without fs-verity). With --wait-idle, each round starts only once the machine has
 been idle (under 10 % CPU use over half a second), for shared machines.

@@ -8,8 +8,7 @@ mod fuse_support;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fuse_support::{fuse_available, FuseMount};
@@ -138,7 +137,7 @@ fn handles_of_one_file_share_and_outlive_each_other() {
 /// O_DIRECT read of the source file (on the same filesystem) gives, bytes or error.
 #[test]
 fn direct_reads_follow_the_backing_filesystem_like_a_kernel_mount() {
-    let Some((tmp, _)) = setup("direct_reads_follow_the_backing_filesystem_like_a_kernel_mount")
+    let Some((tmp, big)) = setup("direct_reads_follow_the_backing_filesystem_like_a_kernel_mount")
     else {
         return;
     };
@@ -164,7 +163,6 @@ fn direct_reads_follow_the_backing_filesystem_like_a_kernel_mount() {
     let fb = &mut fuse_buf[skip..skip + 3 * 4096];
     let skip = source_buf.as_ptr().align_offset(4096);
     let sb = &mut source_buf[skip..skip + 3 * 4096];
-    let mut outcomes = Vec::new();
     for (offset, len) in [(0, 4096), (4096, 8192), (1, 100), (4095, 4096), (8192, 512)] {
         let want = source
             .read_at(&mut sb[..len], offset)
@@ -176,11 +174,16 @@ fn direct_reads_follow_the_backing_filesystem_like_a_kernel_mount() {
         if let Ok(n) = got {
             assert_eq!(fb[..n], sb[..n], "O_DIRECT bytes at {offset}");
         }
-        outcomes.push(got.is_ok());
+        if offset == 0 {
+            assert!(got.is_ok(), "an aligned O_DIRECT read works");
+        }
     }
-    assert!(outcomes[0], "an aligned O_DIRECT read works");
     let mut buf = vec![0u8; 100];
     ordinary.read_exact_at(&mut buf, 1).unwrap();
+    assert!(
+        buf[..] == big[1..101],
+        "the ordinary handle beside O_DIRECT"
+    );
     drop((ordinary, fuse));
     assert_eq!(mnt.unmount().code(), Some(0));
 }
